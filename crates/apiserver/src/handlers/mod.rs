@@ -1,0 +1,19 @@
+//! The route table: method, Docker's path pattern, handler.
+
+use http::Method;
+
+use crate::router::Handler;
+
+mod swarm;
+mod system;
+
+pub(crate) fn routes() -> Vec<(Method, &'static str, Handler)> {
+    let mut r: Vec<(Method, &'static str, Handler)> = vec![
+        (Method::GET, "/_ping", system::ping),
+        (Method::HEAD, "/_ping", system::ping),
+        (Method::GET, "/version", system::version),
+        (Method::GET, "/info", system::info),
+    ];
+    r.extend(swarm::routes());
+    r
+}

@@ -1,0 +1,3 @@
+//! The CLI's commands, one module per group.
+
+pub mod system;

@@ -1,0 +1,203 @@
+//! `--format`: Go templates as the Docker CLI renders them, on the JSON
+//! shape of the API answer, with Docker's template functions.
+
+use gtmpl_value::{FuncError, Number, Value};
+use std::collections::HashMap;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    #[error("template parsing error: {0}")]
+    Parse(String),
+    #[error("template: {0}")]
+    Exec(String),
+}
+
+/// serde_json → template value.
+pub fn to_value(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Nil,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::Number(Number::from(i))
+            } else if let Some(u) = n.as_u64() {
+                Value::Number(Number::from(u))
+            } else {
+                Value::Number(Number::from(n.as_f64().unwrap_or(0.0)))
+            }
+        }
+        serde_json::Value::String(s) => Value::String(s.clone()),
+        serde_json::Value::Array(a) => Value::Array(a.iter().map(to_value).collect()),
+        serde_json::Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), to_value(v)))
+                .collect::<HashMap<_, _>>(),
+        ),
+    }
+}
+
+/// template value → serde_json, for the `json` function.
+fn to_json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::NoValue | Value::Nil | Value::Function(_) => serde_json::Value::Null,
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+        Value::String(s) => serde_json::Value::String(s.clone()),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                serde_json::Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                serde_json::Value::from(u)
+            } else {
+                n.as_f64()
+                    .and_then(serde_json::Number::from_f64)
+                    .map(serde_json::Value::Number)
+                    .unwrap_or(serde_json::Value::Null)
+            }
+        }
+        Value::Array(a) => serde_json::Value::Array(a.iter().map(to_json).collect()),
+        Value::Object(o) | Value::Map(o) => {
+            let sorted: std::collections::BTreeMap<_, _> =
+                o.iter().map(|(k, v)| (k.clone(), to_json(v))).collect();
+            serde_json::Value::Object(sorted.into_iter().collect())
+        }
+    }
+}
+
+fn one_string(name: &str, args: &[Value]) -> Result<String, FuncError> {
+    match args {
+        [Value::String(s)] => Ok(s.clone()),
+        [other] => Ok(other.to_string()),
+        _ => Err(FuncError::ExactlyXArgs(name.to_string(), 1)),
+    }
+}
+
+fn f_json(args: &[Value]) -> Result<Value, FuncError> {
+    match args {
+        [v] => Ok(Value::String(
+            serde_json::to_string(&to_json(v)).map_err(|e| FuncError::Generic(e.to_string()))?,
+        )),
+        _ => Err(FuncError::ExactlyXArgs("json".into(), 1)),
+    }
+}
+
+fn f_upper(args: &[Value]) -> Result<Value, FuncError> {
+    Ok(Value::String(one_string("upper", args)?.to_uppercase()))
+}
+
+fn f_lower(args: &[Value]) -> Result<Value, FuncError> {
+    Ok(Value::String(one_string("lower", args)?.to_lowercase()))
+}
+
+fn f_title(args: &[Value]) -> Result<Value, FuncError> {
+    let s = one_string("title", args)?;
+    let mut out = String::with_capacity(s.len());
+    let mut start = true;
+    for c in s.chars() {
+        if start {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        start = c.is_whitespace();
+    }
+    Ok(Value::String(out))
+}
+
+fn f_split(args: &[Value]) -> Result<Value, FuncError> {
+    match args {
+        [Value::String(s), Value::String(sep)] => Ok(Value::Array(
+            s.split(sep.as_str())
+                .map(|p| Value::String(p.to_string()))
+                .collect(),
+        )),
+        _ => Err(FuncError::ExactlyXArgs("split".into(), 2)),
+    }
+}
+
+fn f_join(args: &[Value]) -> Result<Value, FuncError> {
+    match args {
+        [Value::Array(a), Value::String(sep)] => Ok(Value::String(
+            a.iter()
+                .map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(sep),
+        )),
+        _ => Err(FuncError::ExactlyXArgs("join".into(), 2)),
+    }
+}
+
+fn f_truncate(args: &[Value]) -> Result<Value, FuncError> {
+    match args {
+        [Value::String(s), Value::Number(n)] => {
+            let n = n.as_u64().unwrap_or(0) as usize;
+            Ok(Value::String(s.chars().take(n).collect()))
+        }
+        _ => Err(FuncError::ExactlyXArgs("truncate".into(), 2)),
+    }
+}
+
+/// Renders `template` against `data`. A trailing newline is added as the
+/// Docker CLI does for single-object formats.
+pub fn render(template: &str, data: &serde_json::Value) -> Result<String, FormatError> {
+    let mut t = gtmpl::Template::default();
+    t.add_funcs(&[
+        ("json", f_json as gtmpl_value::Func),
+        ("upper", f_upper as gtmpl_value::Func),
+        ("lower", f_lower as gtmpl_value::Func),
+        ("title", f_title as gtmpl_value::Func),
+        ("split", f_split as gtmpl_value::Func),
+        ("join", f_join as gtmpl_value::Func),
+        ("truncate", f_truncate as gtmpl_value::Func),
+    ]);
+    t.parse(template)
+        .map_err(|e| FormatError::Parse(e.to_string()))?;
+    let ctx = gtmpl::Context::from(to_value(data));
+    t.render(&ctx).map_err(|e| FormatError::Exec(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fields_render() {
+        let d = json!({"Server": {"Version": "20.10.44", "ApiVersion": "1.41"}});
+        assert_eq!(render("{{.Server.Version}}", &d).unwrap(), "20.10.44");
+        assert_eq!(render("{{.Server.ApiVersion}} x", &d).unwrap(), "1.41 x");
+    }
+
+    #[test]
+    fn json_function_renders_objects() {
+        let d = json!({"A": {"b": 1, "a": [true, null]}});
+        assert_eq!(
+            render("{{json .A}}", &d).unwrap(),
+            r#"{"a":[true,null],"b":1}"#
+        );
+    }
+
+    #[test]
+    fn string_functions() {
+        let d = json!({"S": "a,b"});
+        assert_eq!(render("{{upper .S}}", &d).unwrap(), "A,B");
+        assert_eq!(
+            render("{{join (split .S \",\") \"-\"}}", &d).unwrap(),
+            "a-b"
+        );
+        assert_eq!(
+            render("{{title \"hello world\"}}", &d).unwrap(),
+            "Hello World"
+        );
+    }
+
+    #[test]
+    fn bad_templates_are_errors() {
+        assert!(matches!(
+            render("{{.A", &json!({})),
+            Err(FormatError::Parse(_))
+        ));
+    }
+}

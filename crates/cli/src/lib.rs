@@ -1,0 +1,212 @@
+//! The docker-compatible CLI: `balena-engine COMMAND`.
+//!
+//! # Layout
+//! - [`client`]: the API client (unix socket or tcp, version negotiation).
+//! - `config`: the CLI's config dir (`--config`, `DOCKER_CONFIG`,
+//!   `~/.balena-engine/config.json`).
+//! - [`format`]: `--format` Go templates.
+//! - `commands`: one module per command group.
+//!
+//! Exit codes follow docker: 0 success, 1 command failure, 125 for usage
+//! errors (and, for `run`, daemon errors); a container's own code otherwise.
+//!
+//! Must not: depend on the engine; everything goes through the API.
+
+pub mod client;
+mod commands;
+mod config;
+pub mod format;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Options every command takes.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlobalOpts {
+    /// Location of client config files
+    #[arg(long, global = true, value_name = "string")]
+    pub config: Option<String>,
+    /// Enable debug mode
+    #[arg(short = 'D', long, global = true)]
+    pub debug: bool,
+    /// Daemon socket(s) to connect to
+    #[arg(short = 'H', long = "host", global = true, value_name = "list")]
+    pub host: Vec<String>,
+    /// Set the logging level ("debug"|"info"|"warn"|"error"|"fatal")
+    #[arg(
+        short = 'l',
+        long,
+        global = true,
+        value_name = "string",
+        default_value = "info"
+    )]
+    pub log_level: String,
+    /// Name of the context to use (only "default" exists)
+    #[arg(short = 'c', long, global = true, value_name = "string")]
+    pub context: Option<String>,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "balena-engine",
+    about = "A self-sufficient runtime for containers",
+    disable_version_flag = true,
+    subcommand_value_name = "COMMAND",
+    subcommand_help_heading = "Commands"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalOpts,
+    /// Print version information and quit
+    #[arg(short = 'v', long)]
+    version: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show the balenaEngine version information
+    Version(commands::system::VersionArgs),
+    /// Display system-wide information
+    Info(commands::system::InfoArgs),
+}
+
+/// What a command failed with, and the exit code it means.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<client::ClientError> for Failure {
+    fn from(e: client::ClientError) -> Self {
+        Failure::new(1, e.to_string())
+    }
+}
+
+impl From<format::FormatError> for Failure {
+    fn from(e: format::FormatError) -> Self {
+        Failure::new(1, e.to_string())
+    }
+}
+
+/// Everything a command needs from the global options.
+pub(crate) struct Env {
+    pub global: GlobalOpts,
+}
+
+impl Env {
+    /// The client for `-H`, `DOCKER_HOST` or the default socket, with
+    /// `DOCKER_API_VERSION` pinning the version when set.
+    pub fn client(&self) -> Result<client::Client, Failure> {
+        let host = match self.global.host.as_slice() {
+            [] => std::env::var("DOCKER_HOST")
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| client::DEFAULT_HOST.to_string()),
+            [one] => one.clone(),
+            _ => return Err(Failure::new(125, "Please specify only one -H")),
+        };
+        let host = client::parse_host(&host).map_err(|e| Failure::new(125, e.to_string()))?;
+        let pinned = match std::env::var("DOCKER_API_VERSION") {
+            Ok(v) if !v.is_empty() => Some(
+                v.parse()
+                    .map_err(|_| Failure::new(125, format!("invalid DOCKER_API_VERSION {v:?}")))?,
+            ),
+            _ => None,
+        };
+        Ok(client::Client::new(host, pinned))
+    }
+}
+
+/// Entry point of the CLI role; returns the process exit code.
+pub fn main(args: &[String]) -> i32 {
+    let cli = match Cli::try_parse_from(
+        std::iter::once("balena-engine".to_string()).chain(args.iter().cloned()),
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind as K;
+            return match e.kind() {
+                K::DisplayHelp | K::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    print!("{}", e.render());
+                    0
+                }
+                K::InvalidSubcommand => {
+                    let name = args
+                        .iter()
+                        .find(|a| !a.starts_with('-'))
+                        .cloned()
+                        .unwrap_or_default();
+                    eprintln!("balena-engine: '{name}' is not a balena-engine command.\nSee 'balena-engine --help'");
+                    1
+                }
+                _ => {
+                    eprintln!(
+                        "{}\nSee 'balena-engine --help'.",
+                        e.render().to_string().trim_end()
+                    );
+                    125
+                }
+            };
+        }
+    };
+    if cli.version {
+        println!(
+            "balena-engine version {}, build {} (balena-engine-rs {})",
+            api::version::COMPAT_VERSION,
+            api::version::GIT_COMMIT,
+            api::version::ENGINE_VERSION
+        );
+        return 0;
+    }
+    if let Some(ctx) = &cli.global.context {
+        if ctx != "default" {
+            eprintln!("context {ctx:?} does not exist");
+            return 1;
+        }
+    }
+    if let Err(msg) = config::load(cli.global.config.as_deref()) {
+        eprintln!("WARNING: Error loading config file: {msg}");
+    }
+    let Some(command) = cli.command else {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        print!("{}", cmd.render_help());
+        return 0;
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: start runtime: {e}");
+            return 1;
+        }
+    };
+    let env = Env { global: cli.global };
+    let result = rt.block_on(async {
+        match command {
+            Command::Version(a) => commands::system::version(&env, a).await,
+            Command::Info(a) => commands::system::info(&env, a).await,
+        }
+    });
+    match result {
+        Ok(()) => 0,
+        Err(f) => {
+            if !f.message.is_empty() {
+                eprintln!("{}", f.message);
+            }
+            f.code
+        }
+    }
+}

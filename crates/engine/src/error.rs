@@ -1,0 +1,70 @@
+//! The engine's error classes. Only the API server turns a class into an
+//! HTTP status and Docker's `{"message"}` body.
+
+use std::path::PathBuf;
+
+/// The class of an error, as the API server needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    Conflict,
+    InvalidArgument,
+    Unauthorized,
+    Forbidden,
+    NotModified,
+    Unavailable,
+    NotImplemented,
+    Internal,
+}
+
+/// Errors of the engine itself (not of a sub-store).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl EngineError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EngineError::Io { .. } => ErrorKind::Internal,
+            EngineError::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            EngineError::NotFound(_) => ErrorKind::NotFound,
+            EngineError::Conflict(_) => ErrorKind::Conflict,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_are_internal_and_name_the_path() {
+        let e = EngineError::Io {
+            op: "read",
+            path: PathBuf::from("/x"),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        };
+        assert_eq!(e.kind(), ErrorKind::Internal);
+        assert!(e.to_string().starts_with("read /x: "));
+    }
+
+    #[test]
+    fn argument_errors_keep_their_message() {
+        let e = EngineError::InvalidArgument("bad value".into());
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert_eq!(e.to_string(), "bad value");
+    }
+}

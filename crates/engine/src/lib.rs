@@ -1,0 +1,169 @@
+//! The engine core: everything the daemon does, without transport.
+//!
+//! The API server calls in with plain Rust values and gets plain values or
+//! an error that carries an [`ErrorKind`]; it never sees this crate's
+//! internals, and this crate never sees HTTP.
+//!
+//! # Layout
+//! - [`config`]: what the engine is configured with (from the daemon's flags
+//!   and daemon.json, already validated).
+//! - [`error`]: the error classes the API server maps to HTTP statuses.
+//! - [`sysinfo`]: host facts for `/info` and `/version` (kernel, OS, cgroups,
+//!   memory, CPUs), read from /proc and /sys.
+//! - [`Engine`]: the handle the API server holds.
+//!
+//! Must not: depend on hyper/http, or block an async runtime with
+//! long-running kernel work (callers run such calls on blocking threads).
+
+pub mod config;
+pub mod error;
+pub mod sysinfo;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub use config::EngineConfig;
+pub use error::{EngineError, ErrorKind};
+
+/// The engine. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    id: String,
+    /// Subscribers to `/events`; read by `/info`.
+    events_listeners: AtomicUsize,
+}
+
+impl Engine {
+    /// Opens the engine on its data root, creating the directories it owns.
+    pub fn open(config: EngineConfig) -> Result<Self, EngineError> {
+        std::fs::create_dir_all(&config.data_root).map_err(|source| EngineError::Io {
+            op: "create data root",
+            path: config.data_root.clone(),
+            source,
+        })?;
+        let id = engine_id(&config.data_root)?;
+        Ok(Self {
+            config,
+            id,
+            events_listeners: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The engine's persistent identity (`/info`'s `ID`).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn events_listeners(&self) -> usize {
+        self.events_listeners.load(Ordering::Relaxed)
+    }
+
+    /// `GET /version`.
+    pub fn version(&self) -> api::types::SystemVersion {
+        sysinfo::system_version(&self.config)
+    }
+
+    /// `GET /info`. Reads /proc and /sys: call from a blocking context.
+    /// `tasks` is the number of live async tasks, reported where Docker
+    /// reports goroutines.
+    pub fn info(&self, tasks: usize) -> api::types::SystemInfo {
+        sysinfo::system_info(self, tasks)
+    }
+}
+
+/// Reads the engine id from `<root>/engine-id`, creating it on first start.
+///
+/// Docker 23+ keeps its id in the same file; Docker 20.10 derived it from a
+/// trust key. A stable random UUID serves the same purpose (telling engines
+/// apart) and survives upgrades of the binary.
+fn engine_id(root: &Path) -> Result<String, EngineError> {
+    let path = root.join("engine-id");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => return Ok(s.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(EngineError::Io {
+                op: "read engine id",
+                path,
+                source,
+            })
+        }
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    fsutil::write_atomic(&path, id.as_bytes()).map_err(|source| EngineError::Io {
+        op: "write engine id",
+        path: path.clone(),
+        source,
+    })?;
+    Ok(id)
+}
+
+pub mod fsutil {
+    //! Small durable-file helpers shared by every store.
+    use std::io::Write;
+    use std::path::Path;
+
+    /// Writes `data` to `path` atomically and durably: a temp file in the
+    /// same directory, fsync, rename over the target, fsync of the directory.
+    /// A crash leaves either the old content or the new, never a torn file.
+    pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+        let dir = path.parent().unwrap_or_else(|| Path::new("."));
+        let name = path
+            .file_name()
+            .ok_or_else(|| std::io::Error::other("path has no file name"))?;
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".tmp-{}", std::process::id()));
+        let tmp = dir.join(tmp_name);
+        let result = (|| {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(data)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)?;
+            std::fs::File::open(dir)?.sync_all()
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn write_atomic_replaces_content_and_leaves_no_temp() {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("f");
+            write_atomic(&p, b"one").unwrap();
+            write_atomic(&p, b"two").unwrap();
+            assert_eq!(std::fs::read(&p).unwrap(), b"two");
+            let names: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(names, vec![std::ffi::OsString::from("f")]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_id_is_created_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = engine_id(dir.path()).unwrap();
+        let b = engine_id(dir.path()).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 36);
+    }
+}
