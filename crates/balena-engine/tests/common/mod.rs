@@ -1,0 +1,278 @@
+//! Test harness: starts the real binary as a daemon on a private socket,
+//! data root, exec root and pid file, and talks to it over the socket.
+//! Every daemon is stopped by its pid when the handle drops, even when the
+//! test fails; nothing else is ever signalled.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_balena-engine");
+
+/// A directory of role symlinks to the binary under test.
+pub fn links(dir: &Path) -> PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for name in [
+        "balena-engine",
+        "balena",
+        "balena-engine-daemon",
+        "balenad",
+        "balena-engine-runc",
+        "balena-runc",
+        "balena-engine-proxy",
+        "balena-proxy",
+    ] {
+        let l = bin.join(name);
+        if !l.exists() {
+            std::os::unix::fs::symlink(BIN, &l).unwrap();
+        }
+    }
+    bin
+}
+
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub bin: PathBuf,
+    pub socket: PathBuf,
+    pub pidfile: PathBuf,
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    pub config_file: PathBuf,
+    pub child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// Paths only; nothing started.
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("be-test-")
+            .tempdir()
+            .unwrap();
+        let bin = links(dir.path());
+        let config_file = dir.path().join("daemon.json");
+        std::fs::write(&config_file, "{}").unwrap();
+        Self {
+            socket: dir.path().join("engine.sock"),
+            pidfile: dir.path().join("engine.pid"),
+            data_root: dir.path().join("root"),
+            exec_root: dir.path().join("exec"),
+            log: dir.path().join("daemon.log"),
+            config_file,
+            bin,
+            dir,
+            child: None,
+        }
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// The flags for our private paths, plus `extra`.
+    pub fn args(&self, extra: &[&str]) -> Vec<String> {
+        let mut a: Vec<String> = vec![
+            "-H".into(),
+            self.host(),
+            "--data-root".into(),
+            self.data_root.display().to_string(),
+            "--exec-root".into(),
+            self.exec_root.display().to_string(),
+            "--pidfile".into(),
+            self.pidfile.display().to_string(),
+            "--config-file".into(),
+            self.config_file.display().to_string(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    }
+
+    /// Starts the daemon and waits until it answers /_ping.
+    pub fn start(mut self, extra: &[&str]) -> Self {
+        let log = std::fs::File::create(&self.log).unwrap();
+        let child = Command::new(self.bin.join("balena-engine-daemon"))
+            .args(self.args(extra))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        self.wait_ready();
+        self
+    }
+
+    pub fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut() {
+                if let Some(st) = c.try_wait().unwrap() {
+                    panic!("daemon exited early with {st}: {}", self.log_text());
+                }
+            }
+            if let Ok(r) = std::panic::catch_unwind(|| raw(&self.socket, "GET", "/_ping", None)) {
+                if r.status == 200 {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("daemon not ready: {}", self.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap()
+    }
+
+    /// Signals the daemon this handle started (never anything else).
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig);
+    }
+
+    /// Waits for the daemon to exit and returns its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        let c = self.child.as_mut()?;
+        while Instant::now() < deadline {
+            if let Some(st) = c.try_wait().unwrap() {
+                self.child = None;
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    pub fn get(&self, path: &str) -> Raw {
+        raw(&self.socket, "GET", path, None)
+    }
+
+    /// Runs the CLI against this daemon.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(self.bin.join("balena-engine"))
+            .arg("-H")
+            .arg(self.host())
+            .args(args)
+            .env("HOME", self.dir.path())
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_API_VERSION")
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if c.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A raw HTTP answer.
+#[derive(Debug)]
+pub struct Raw {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Raw {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not json ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// One HTTP/1.1 request written by hand, so tests see exactly what a
+/// client on the wire sees.
+pub fn raw(socket: &Path, method: &str, path: &str, body: Option<&[u8]>) -> Raw {
+    let mut s = UnixStream::connect(socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let body = body.unwrap_or(b"");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("no header end");
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = buf[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked {
+        body = dechunk(&body);
+    }
+    Raw {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
+        b = &b[eol + 2 + size + 2..];
+    }
+}

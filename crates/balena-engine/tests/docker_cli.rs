@@ -1,0 +1,77 @@
+//! Compatibility: the real `docker` CLI against our socket. Skipped, with
+//! the reason printed, when no `docker` client is installed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::process::Command;
+
+use common::Daemon;
+
+fn docker() -> Option<String> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|p| p.join("docker"))
+        .find(|p| p.is_file())
+        .map(|p| p.display().to_string())
+}
+
+fn run(d: &Daemon, docker: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(docker)
+        .args(args)
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+        .env_remove("DOCKER_API_VERSION")
+        .env_remove("DOCKER_CONTEXT")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn docker_version_and_info_show_our_values() {
+    let Some(docker) = docker() else {
+        println!("SKIP: no docker client on PATH");
+        return;
+    };
+    let d = Daemon::new().start(&[]);
+    let (code, out, err) = run(&d, &docker, &["version"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Server: balenaEngine (Rust)"), "{out}");
+    assert!(out.contains("20.10.44"), "{out}");
+    assert!(out.contains("1.41 (minimum version 1.12)"), "{out}");
+
+    let (code, out, err) = run(
+        &d,
+        &docker,
+        &[
+            "version",
+            "--format",
+            "{{.Server.Version}}/{{.Server.APIVersion}}",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.trim(), "20.10.44/1.41");
+
+    let (code, out, err) = run(&d, &docker, &["info"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("Docker Root Dir: {}", d.data_root.display())),
+        "{out}"
+    );
+    assert!(out.contains("Server Version: 20.10.44"), "{out}");
+    assert!(out.contains("Storage Driver: overlay2"), "{out}");
+    assert!(out.contains("Swarm: inactive"), "{out}");
+
+    let (code, out, err) = run(&d, &docker, &["info", "--format", "{{.ID}} {{.NCPU}}"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let info = d.get("/info").json();
+    assert_eq!(
+        out.trim(),
+        format!("{} {}", info["ID"].as_str().unwrap(), info["NCPU"])
+    );
+}
