@@ -251,6 +251,60 @@ mod tests {
         assert_eq!(c.version(), ApiVersion::new(1, 30));
     }
 
+    /// Serves canned answers on a unix socket: `/_ping` with the given
+    /// API-Version header, and for anything else echoes the request path.
+    async fn peer(api_version: &'static str) -> (tempfile::TempDir, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("peer.sock");
+        let l = tokio::net::UnixListener::bind(&path).unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let n = s.read(&mut buf).await.unwrap_or(0);
+                    let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                    let path = req.split(' ').nth(1).unwrap_or("").to_string();
+                    let body = if path == "/_ping" {
+                        "OK".to_string()
+                    } else {
+                        format!("{{\"path\":\"{path}\"}}")
+                    };
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\nAPI-Version: {api_version}\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = s.write_all(resp.as_bytes()).await;
+                });
+            }
+        });
+        (dir, path.display().to_string())
+    }
+
+    #[tokio::test]
+    async fn negotiation_downgrades_to_an_older_daemon() {
+        let (_d, path) = peer("1.38").await;
+        let mut c = Client::new(Host::Unix(path), None);
+        let r = c.get("/info").await.unwrap();
+        assert_eq!(c.version(), ApiVersion::new(1, 38));
+        assert_eq!(
+            r.json::<serde_json::Value>().unwrap()["path"],
+            "/v1.38/info"
+        );
+    }
+
+    #[tokio::test]
+    async fn negotiation_keeps_our_version_with_a_newer_daemon() {
+        let (_d, path) = peer("1.47").await;
+        let mut c = Client::new(Host::Unix(path), None);
+        let r = c.get("/info").await.unwrap();
+        assert_eq!(c.version(), DEFAULT_VERSION);
+        assert_eq!(
+            r.json::<serde_json::Value>().unwrap()["path"],
+            "/v1.41/info"
+        );
+    }
+
     #[tokio::test]
     async fn connect_errors_say_how_to_fix_them() {
         let dir = tempfile::tempdir().unwrap();
