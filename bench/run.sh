@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's benchmarks. Builds the release binary and reports, side by
 # side with Docker (dockerd) when it is installed on this machine:
-#   - stripped release binary size
+#   - release binary size (Docker: dockerd, containerd, shim, runc, init,
+#     proxy as installed)
 #   - daemon start to API ready (median of BENCH_RUNS, default 15)
 #   - idle daemon RSS and PSS (dockerd: with its managed containerd)
 # Results: bench/out/startup.json and a table on stdout.
@@ -31,7 +32,7 @@ def row(name, ours, theirs, unit, fmt="{:.1f}"):
     ratio = f"{ours / theirs:.3f}x" if theirs else "-"
     print(f"{name:<28}{fmt.format(ours):>12} {unit:<4}{t:>12} {unit:<4}{ratio:>10}")
 print(f"{'':<28}{'balena-engine':>17}{'docker':>16}{'ratio':>10}")
-row("binary size (stripped)", size / 2**20, dsize / 2**20 if dsize else None, "MiB", "{:.2f}")
+row("binaries (docker: as packaged)", size / 2**20, dsize / 2**20 if dsize else None, "MiB", "{:.2f}")
 row("start to ready (median)", o["ready_ms_median"], d and d["ready_ms_median"], "ms")
 row("idle RSS", o["idle_rss_kib"] / 1024, d and d["idle_rss_kib"] / 1024, "MiB", "{:.2f}")
 row("idle PSS", o["idle_pss_kib"] / 1024, d and d["idle_pss_kib"] / 1024, "MiB", "{:.2f}")

@@ -69,6 +69,8 @@ def run(name, argv_for, runs):
     times, rss, pss = [], None, None
     for i in range(runs):
         d = tempfile.mkdtemp(prefix=f"bench-{name}-")
+        with open(os.path.join(d, "daemon.json"), "w") as f:
+            f.write("{}")
         sock = os.path.join(d, "s.sock")
         argv = argv_for(d, sock)
         log = open(os.path.join(d, "log"), "w")
@@ -86,6 +88,7 @@ def run(name, argv_for, runs):
             p.kill()
             p.wait()
             sys.stderr.write(open(os.path.join(d, "log")).read())
+            shutil.rmtree(d, ignore_errors=True)
             raise SystemExit(f"{name} did not become ready")
         times.append(ready * 1000)
         if i == runs - 1:
@@ -117,7 +120,7 @@ def main():
         lambda d, sock: [
             ours, "-H", f"unix://{sock}", "--data-root", f"{d}/root",
             "--exec-root", f"{d}/exec", "--pidfile", f"{d}/pid",
-            "--config-file", "/dev/null",
+            "--config-file", f"{d}/daemon.json",
         ],
         RUNS,
     )
@@ -128,7 +131,7 @@ def main():
             lambda d, sock: [
                 dockerd, "-H", f"unix://{sock}", "--data-root", f"{d}/root",
                 "--exec-root", f"{d}/exec", "--pidfile", f"{d}/pid",
-                "--config-file", "/dev/null", "--bridge=none", "--iptables=false",
+                "--config-file", f"{d}/daemon.json", "--bridge=none", "--iptables=false",
                 "--ip-masq=false", "--ip-forward=false",
             ],
             max(3, RUNS // 3),
