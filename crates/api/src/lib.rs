@@ -11,6 +11,7 @@
 //! Must not: depend on the engine, on HTTP crates or on tokio.
 
 pub mod error;
+pub mod image;
 pub mod progress;
 pub mod types;
 pub mod version;

@@ -42,7 +42,11 @@ pub struct JsonMessage {
     pub progress: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(default, rename = "errorDetail", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "errorDetail",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub error_detail: Option<ErrorDetail>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -184,6 +188,9 @@ mod tests {
         );
         let p = JsonMessage::progress("Downloading", "abc", 1, 2);
         let v = serde_json::to_value(&p).unwrap();
-        assert_eq!(v["progressDetail"], serde_json::json!({"current": 1, "total": 2}));
+        assert_eq!(
+            v["progressDetail"],
+            serde_json::json!({"current": 1, "total": 2})
+        );
     }
 }

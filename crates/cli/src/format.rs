@@ -139,6 +139,17 @@ fn f_truncate(args: &[Value]) -> Result<Value, FuncError> {
     }
 }
 
+/// JSON with Docker's four-space indentation (`inspect` output).
+pub fn pretty(v: &serde_json::Value) -> Result<String, FormatError> {
+    use serde::Serialize;
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    v.serialize(&mut ser)
+        .map_err(|e| FormatError::Exec(e.to_string()))?;
+    String::from_utf8(buf).map_err(|e| FormatError::Exec(e.to_string()))
+}
+
 /// Renders `template` against `data`. A trailing newline is added as the
 /// Docker CLI does for single-object formats.
 pub fn render(template: &str, data: &serde_json::Value) -> Result<String, FormatError> {

@@ -16,6 +16,8 @@ pub mod client;
 mod commands;
 mod config;
 pub mod format;
+mod listfmt;
+mod table;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -23,25 +25,19 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Clone, Default, Args)]
 pub struct GlobalOpts {
     /// Location of client config files
-    #[arg(long, global = true, value_name = "string")]
+    #[arg(long, value_name = "string")]
     pub config: Option<String>,
     /// Enable debug mode
-    #[arg(short = 'D', long, global = true)]
+    #[arg(short = 'D', long)]
     pub debug: bool,
     /// Daemon socket(s) to connect to
-    #[arg(short = 'H', long = "host", global = true, value_name = "list")]
+    #[arg(short = 'H', long = "host", value_name = "list")]
     pub host: Vec<String>,
     /// Set the logging level ("debug"|"info"|"warn"|"error"|"fatal")
-    #[arg(
-        short = 'l',
-        long,
-        global = true,
-        value_name = "string",
-        default_value = "info"
-    )]
+    #[arg(short = 'l', long, value_name = "string", default_value = "info")]
     pub log_level: String,
     /// Name of the context to use (only "default" exists)
-    #[arg(short = 'c', long, global = true, value_name = "string")]
+    #[arg(short = 'c', long, value_name = "string")]
     pub context: Option<String>,
 }
 
@@ -69,6 +65,37 @@ enum Command {
     Version(commands::system::VersionArgs),
     /// Display system-wide information
     Info(commands::system::InfoArgs),
+    /// List images
+    Images(commands::images::ImagesArgs),
+    /// Return low-level information on images
+    Inspect(commands::images::InspectArgs),
+    /// Remove one or more images
+    Rmi(commands::images::RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(commands::images::TagArgs),
+    /// Show the history of an image
+    History(commands::images::HistoryArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ImageCommand {
+    /// List images
+    #[command(visible_alias = "list", name = "ls")]
+    Ls(commands::images::ImagesArgs),
+    /// Display detailed information on one or more images
+    Inspect(commands::images::InspectArgs),
+    /// Remove one or more images
+    #[command(name = "rm", visible_alias = "remove")]
+    Rm(commands::images::RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(commands::images::TagArgs),
+    /// Show the history of an image
+    History(commands::images::HistoryArgs),
+    /// Remove unused images
+    Prune(commands::images::PruneArgs),
 }
 
 /// What a command failed with, and the exit code it means.
@@ -198,6 +225,22 @@ pub fn main(args: &[String]) -> i32 {
         match command {
             Command::Version(a) => commands::system::version(&env, a).await,
             Command::Info(a) => commands::system::info(&env, a).await,
+            Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => {
+                commands::images::images(&env, a).await
+            }
+            Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => {
+                commands::images::inspect(&env, a).await
+            }
+            Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => {
+                commands::images::rmi(&env, a).await
+            }
+            Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => {
+                commands::images::tag(&env, a).await
+            }
+            Command::History(a) | Command::Image(ImageCommand::History(a)) => {
+                commands::images::history(&env, a).await
+            }
+            Command::Image(ImageCommand::Prune(a)) => commands::images::prune(&env, a).await,
         }
     });
     match result {
@@ -208,5 +251,15 @@ pub fn main(args: &[String]) -> i32 {
             }
             f.code
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_definitions_are_consistent() {
+        <Cli as clap::CommandFactory>::command().debug_assert();
     }
 }

@@ -33,6 +33,10 @@ pub enum EngineError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
 }
 
 impl EngineError {
@@ -42,6 +46,16 @@ impl EngineError {
             EngineError::InvalidArgument(_) => ErrorKind::InvalidArgument,
             EngineError::NotFound(_) => ErrorKind::NotFound,
             EngineError::Conflict(_) => ErrorKind::Conflict,
+            EngineError::Corrupt(_) => ErrorKind::Internal,
+            EngineError::Store(e) => match e {
+                store::StoreError::LayerNotFound(_) | store::StoreError::ImageNotFound(_) => {
+                    ErrorKind::NotFound
+                }
+                store::StoreError::Invalid(_) | store::StoreError::DiffIdMismatch { .. } => {
+                    ErrorKind::InvalidArgument
+                }
+                _ => ErrorKind::Internal,
+            },
         }
     }
 }

@@ -17,10 +17,13 @@
 
 pub mod config;
 pub mod error;
+pub mod filters;
+pub mod images;
 pub mod sysinfo;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 pub use config::EngineConfig;
 pub use error::{EngineError, ErrorKind};
@@ -30,6 +33,7 @@ pub use error::{EngineError, ErrorKind};
 pub struct Engine {
     config: EngineConfig,
     id: String,
+    images: images::Images,
     /// Subscribers to `/events`; read by `/info`.
     events_listeners: AtomicUsize,
 }
@@ -43,11 +47,20 @@ impl Engine {
             source,
         })?;
         let id = engine_id(&config.data_root)?;
+        let (store, recovery) = store::Store::open(&config.data_root, &config.storage_driver)?;
+        if recovery != store::Recovery::default() {
+            tracing::info!(?recovery, "cleaned up after an interrupted run");
+        }
         Ok(Self {
+            images: images::Images::new(Arc::new(store)),
             config,
             id,
             events_listeners: AtomicUsize::new(0),
         })
+    }
+
+    pub fn images(&self) -> &images::Images {
+        &self.images
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -96,62 +109,12 @@ fn engine_id(root: &Path) -> Result<String, EngineError> {
         }
     }
     let id = uuid::Uuid::new_v4().to_string();
-    fsutil::write_atomic(&path, id.as_bytes()).map_err(|source| EngineError::Io {
+    store::fsutil::write_atomic(&path, id.as_bytes()).map_err(|source| EngineError::Io {
         op: "write engine id",
         path: path.clone(),
         source,
     })?;
     Ok(id)
-}
-
-pub mod fsutil {
-    //! Small durable-file helpers shared by every store.
-    use std::io::Write;
-    use std::path::Path;
-
-    /// Writes `data` to `path` atomically and durably: a temp file in the
-    /// same directory, fsync, rename over the target, fsync of the directory.
-    /// A crash leaves either the old content or the new, never a torn file.
-    pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-        let dir = path.parent().unwrap_or_else(|| Path::new("."));
-        let name = path
-            .file_name()
-            .ok_or_else(|| std::io::Error::other("path has no file name"))?;
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(name);
-        tmp_name.push(format!(".tmp-{}", std::process::id()));
-        let tmp = dir.join(tmp_name);
-        let result = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(data)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)?;
-            std::fs::File::open(dir)?.sync_all()
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn write_atomic_replaces_content_and_leaves_no_temp() {
-            let dir = tempfile::tempdir().unwrap();
-            let p = dir.path().join("f");
-            write_atomic(&p, b"one").unwrap();
-            write_atomic(&p, b"two").unwrap();
-            assert_eq!(std::fs::read(&p).unwrap(), b"two");
-            let names: Vec<_> = std::fs::read_dir(dir.path())
-                .unwrap()
-                .map(|e| e.unwrap().file_name())
-                .collect();
-            assert_eq!(names, vec![std::ffi::OsString::from("f")]);
-        }
-    }
 }
 
 #[cfg(test)]

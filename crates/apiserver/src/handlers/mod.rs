@@ -4,6 +4,7 @@ use http::Method;
 
 use crate::router::Handler;
 
+mod images;
 mod swarm;
 mod system;
 
@@ -14,6 +15,7 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, Handler)> {
         (Method::GET, "/version", system::version),
         (Method::GET, "/info", system::info),
     ];
+    r.extend(images::routes());
     r.extend(swarm::routes());
     r
 }
