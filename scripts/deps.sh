@@ -11,7 +11,7 @@ want=build
 
 # Packages the build and the tests use (Debian names).
 build_pkgs=(gcc pkg-config ca-certificates)
-test_pkgs=(curl iproute2 rdiff zstd procps util-linux)
+test_pkgs=(curl iproute2 rdiff zstd procps util-linux busybox-static)
 
 need=()
 pkgs=("${build_pkgs[@]}")

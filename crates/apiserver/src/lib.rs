@@ -20,6 +20,7 @@ mod handlers;
 pub mod listener;
 mod response;
 mod router;
+mod stream;
 
 use std::convert::Infallible;
 use std::sync::Arc;

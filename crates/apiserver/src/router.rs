@@ -29,7 +29,6 @@ pub(crate) struct Ctx {
     /// The negotiated API version of this request.
     #[allow(dead_code)] // read by version-dependent handlers as they arrive
     pub version: ApiVersion,
-    #[allow(dead_code)] // read by handlers with path parameters as they arrive
     pub params: HashMap<&'static str, String>,
     pub parts: http::request::Parts,
     #[allow(dead_code)] // read by handlers with request bodies
@@ -37,7 +36,6 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    #[allow(dead_code)] // used by handlers with query parameters as they arrive
     pub fn query(&self) -> Query {
         Query::parse(self.parts.uri.query().unwrap_or(""))
     }
@@ -245,7 +243,6 @@ pub(crate) struct Query {
 }
 
 impl Query {
-    #[allow(dead_code)] // used by handlers with query parameters as they arrive
     pub fn parse(q: &str) -> Self {
         Self {
             pairs: form_urlencoded::parse(q.as_bytes()).into_owned().collect(),
@@ -257,6 +254,15 @@ impl Query {
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a repeated key (`names=a&names=b`).
+    pub fn get_all(&self, key: &str) -> Vec<&str> {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// Docker's `httputils.BoolValue`: absent, "", "0", "no", "false" and

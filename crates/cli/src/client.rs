@@ -162,13 +162,70 @@ impl Client {
         self.request(Method::GET, path, None).await
     }
 
-    /// One request on a fresh connection, path as given.
+    /// One request on a fresh connection, path as given, body read whole.
     pub async fn raw(
         &self,
         method: Method,
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<Response, ClientError> {
+        let ct = body.as_ref().map(|_| "application/json");
+        let body = Full::new(Bytes::from(body.unwrap_or_default()))
+            .map_err(|never| match never {})
+            .boxed();
+        let resp = self.send(method, path, body, ct).await?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?
+            .to_bytes();
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// A request under the negotiated prefix with a streamed body and a
+    /// streamed answer; error statuses become [`ClientError::Daemon`].
+    pub async fn stream(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: ReqBody,
+        content_type: Option<&str>,
+    ) -> Result<http::Response<hyper::body::Incoming>, ClientError> {
+        if self.version.is_none() {
+            self.negotiate().await?;
+        }
+        let full = format!("/v{}{}", self.version(), path);
+        let resp = self.send(method, &full, body, content_type).await?;
+        if resp.status().is_client_error() || resp.status().is_server_error() {
+            let status = resp.status();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| ClientError::Transport(e.to_string()))?
+                .to_bytes();
+            let message = serde_json::from_slice::<api::ErrorBody>(&body)
+                .map(|b| b.message)
+                .unwrap_or_else(|_| String::from_utf8_lossy(&body).trim().to_string());
+            return Err(ClientError::Daemon { status, message });
+        }
+        Ok(resp)
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: ReqBody,
+        content_type: Option<&str>,
+    ) -> Result<http::Response<hyper::body::Incoming>, ClientError> {
         let connect_err = || ClientError::Connect {
             host: self.host.to_string(),
         };
@@ -190,7 +247,6 @@ impl Client {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        let has_body = body.is_some();
         let mut req = Request::builder()
             .method(method)
             .uri(path)
@@ -199,30 +255,50 @@ impl Client {
                 http::header::USER_AGENT,
                 format!("balena-engine-cli/{}", api::version::ENGINE_VERSION),
             );
-        if has_body {
-            req = req.header(http::header::CONTENT_TYPE, "application/json");
+        if let Some(ct) = content_type {
+            req = req.header(http::header::CONTENT_TYPE, ct);
         }
         let req = req
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .body(body)
             .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let resp = sender
+        sender
             .send_request(req)
             .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?
-            .to_bytes();
-        Ok(Response {
-            status,
-            headers,
-            body,
-        })
+            .map_err(|e| ClientError::Transport(e.to_string()))
     }
+}
+
+/// A request body: whole or streamed.
+pub type ReqBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+/// A request body streamed from a file or stdin.
+pub fn reader_body(mut r: impl tokio::io::AsyncRead + Send + Unpin + 'static) -> ReqBody {
+    use tokio::io::AsyncReadExt;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::spawn(async move {
+        loop {
+            let mut buf = vec![0u8; 256 << 10];
+            match r.read(&mut buf).await {
+                Ok(0) => return,
+                Ok(n) => {
+                    buf.truncate(n);
+                    if tx.send(Ok(Bytes::from(buf))).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|r| (r.map(hyper::body::Frame::data), rx))
+    });
+    http_body_util::StreamBody::new(stream).boxed()
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod client;
 mod commands;
 mod config;
 pub mod format;
+mod jsonmsg;
 mod listfmt;
 mod table;
 
@@ -75,6 +76,10 @@ enum Command {
     Tag(commands::images::TagArgs),
     /// Show the history of an image
     History(commands::images::HistoryArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(commands::archive::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(commands::archive::LoadArgs),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -96,6 +101,10 @@ enum ImageCommand {
     History(commands::images::HistoryArgs),
     /// Remove unused images
     Prune(commands::images::PruneArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(commands::archive::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(commands::archive::LoadArgs),
 }
 
 /// What a command failed with, and the exit code it means.
@@ -241,6 +250,12 @@ pub fn main(args: &[String]) -> i32 {
                 commands::images::history(&env, a).await
             }
             Command::Image(ImageCommand::Prune(a)) => commands::images::prune(&env, a).await,
+            Command::Save(a) | Command::Image(ImageCommand::Save(a)) => {
+                commands::archive::save(&env, a).await
+            }
+            Command::Load(a) | Command::Image(ImageCommand::Load(a)) => {
+                commands::archive::load(&env, a).await
+            }
         }
     });
     match result {

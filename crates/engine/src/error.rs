@@ -35,6 +35,9 @@ pub enum EngineError {
     Conflict(String),
     #[error("{0}")]
     Corrupt(String),
+    /// The client went away; nothing is reported to anyone.
+    #[error("operation cancelled")]
+    Cancelled,
     #[error(transparent)]
     Store(#[from] store::StoreError),
 }
@@ -47,6 +50,7 @@ impl EngineError {
             EngineError::NotFound(_) => ErrorKind::NotFound,
             EngineError::Conflict(_) => ErrorKind::Conflict,
             EngineError::Corrupt(_) => ErrorKind::Internal,
+            EngineError::Cancelled => ErrorKind::Unavailable,
             EngineError::Store(e) => match e {
                 store::StoreError::LayerNotFound(_) | store::StoreError::ImageNotFound(_) => {
                     ErrorKind::NotFound

@@ -15,6 +15,8 @@
 //! Must not: depend on hyper/http, or block an async runtime with
 //! long-running kernel work (callers run such calls on blocking threads).
 
+pub mod archive;
+pub mod compression;
 pub mod config;
 pub mod error;
 pub mod filters;
@@ -87,6 +89,12 @@ impl Engine {
     pub fn info(&self, tasks: usize) -> api::types::SystemInfo {
         sysinfo::system_info(self, tasks)
     }
+}
+
+/// A new random 64-hex id (container ids, temp names), as Docker's
+/// `stringid.GenerateRandomID`.
+pub fn new_id() -> String {
+    store::overlay::new_cache_id()
 }
 
 /// Reads the engine id from `<root>/engine-id`, creating it on first start.

@@ -10,6 +10,9 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, Handler)> {
     vec![
         (Method::GET, "/images/json", list),
         (Method::POST, "/images/prune", prune),
+        (Method::POST, "/images/load", load),
+        (Method::GET, "/images/get", save_many),
+        (Method::GET, "/images/{name:.*}/get", save_one),
         (Method::GET, "/images/{name:.*}/json", inspect),
         (Method::GET, "/images/{name:.*}/history", history),
         (Method::POST, "/images/{name:.*}/tag", tag),
@@ -115,4 +118,99 @@ fn prune(ctx: Ctx) -> HandlerFuture {
         let v = blocking(move || engine.images().prune(&filters, &no_container)).await?;
         json(StatusCode::OK, &v)
     })
+}
+
+/// Streams JSON messages from blocking engine work: the work gets a
+/// progress sink; its error after the stream started becomes Docker's final
+/// `errorDetail` message.
+pub(crate) fn progress_stream(
+    work: impl FnOnce(&mut engine::archive::Progress<'_>) -> Result<(), engine::EngineError>
+        + Send
+        + 'static,
+) -> http::Response<crate::response::Body> {
+    let (tx, body) = crate::stream::channel_body(16);
+    tokio::task::spawn_blocking(move || {
+        let sink = tx.clone();
+        let mut progress = |m: api::progress::JsonMessage| {
+            sink.send_blocking(m.to_line())
+                .map_err(|_| engine::EngineError::Cancelled)
+        };
+        if let Err(e) = work(&mut progress) {
+            if !matches!(e, engine::EngineError::Cancelled) {
+                tracing::debug!(error = %e, "streamed operation failed");
+                let _ =
+                    tx.send_blocking(api::progress::JsonMessage::error(e.to_string()).to_line());
+            }
+        }
+    });
+    let mut resp = http::Response::new(body);
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn load(ctx: Ctx) -> HandlerFuture {
+    Box::pin(async move {
+        let quiet = ctx.query().bool("quiet");
+        let engine = ctx.state.engine.clone();
+        let mut reader = crate::stream::body_reader(ctx.body);
+        Ok(progress_stream(move |progress| {
+            let r = engine.images().load_archive(&mut reader, quiet, progress);
+            // Read what the client still sends (tar padding after the end
+            // blocks), so it is not cut off mid-upload.
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+            r
+        }))
+    })
+}
+
+fn save(names: Vec<String>, ctx: Ctx) -> HandlerFuture {
+    Box::pin(async move {
+        if names.is_empty() {
+            return Err(ApiError::bad_request("no image names given"));
+        }
+        // Resolve first, so a missing image is a 404, not a broken stream.
+        let engine = ctx.state.engine.clone();
+        let check = names.clone();
+        blocking(move || {
+            for n in &check {
+                engine.images().resolve(n)?;
+            }
+            Ok(())
+        })
+        .await?;
+        let engine = ctx.state.engine.clone();
+        let (tx, body) = crate::stream::channel_body(16);
+        tokio::task::spawn_blocking(move || {
+            let w = std::io::BufWriter::with_capacity(256 << 10, crate::stream::BodyWriter(tx));
+            if let Err(e) = engine.images().save_archive(&names, w) {
+                tracing::warn!(error = %e, "image save failed after the stream started");
+            }
+        });
+        let mut resp = http::Response::new(body);
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/x-tar"),
+        );
+        Ok(resp)
+    })
+}
+
+fn save_one(ctx: Ctx) -> HandlerFuture {
+    match param(&ctx, "name") {
+        Ok(n) => save(vec![n], ctx),
+        Err(e) => Box::pin(async move { Err(e) }),
+    }
+}
+
+fn save_many(ctx: Ctx) -> HandlerFuture {
+    let names = ctx
+        .query()
+        .get_all("names")
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    save(names, ctx)
 }

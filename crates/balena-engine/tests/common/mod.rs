@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod images;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_balena-engine");
 
 /// A directory of role symlinks to the binary under test.
