@@ -11,7 +11,7 @@ want=build
 
 # Packages the build and the tests use (Debian names).
 build_pkgs=(gcc pkg-config ca-certificates)
-test_pkgs=(curl iproute2 rdiff zstd procps util-linux busybox-static)
+test_pkgs=(curl iproute2 rdiff zstd procps util-linux busybox-static docker-registry)
 
 need=()
 pkgs=("${build_pkgs[@]}")
@@ -31,8 +31,18 @@ if [ ${#need[@]} -gt 0 ]; then
     fi
     echo "deps: installing ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # Packages such as docker-registry ship a service: never let the install
+    # start one on this host (tests start their own, on loopback).
+    made_policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        made_policy=1
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
 min=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)

@@ -91,6 +91,11 @@ impl BodySender {
     pub fn send_blocking(&self, b: impl Into<Bytes>) -> Result<(), Gone> {
         self.tx.blocking_send(b.into()).map_err(|_| Gone)
     }
+
+    /// From async code.
+    pub async fn send(&self, b: impl Into<Bytes>) -> Result<(), Gone> {
+        self.tx.send(b.into()).await.map_err(|_| Gone)
+    }
 }
 
 /// Adapts a [`BodySender`] to `std::io::Write` for blocking producers.

@@ -173,7 +173,7 @@ impl Client {
         let body = Full::new(Bytes::from(body.unwrap_or_default()))
             .map_err(|never| match never {})
             .boxed();
-        let resp = self.send(method, path, body, ct).await?;
+        let resp = self.send(method, path, body, ct, None).await?;
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp
@@ -198,11 +198,24 @@ impl Client {
         body: ReqBody,
         content_type: Option<&str>,
     ) -> Result<http::Response<hyper::body::Incoming>, ClientError> {
+        self.stream_with_headers(method, path, body, content_type, None)
+            .await
+    }
+
+    /// [`Client::stream`] with one extra request header.
+    pub async fn stream_with_headers(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: ReqBody,
+        content_type: Option<&str>,
+        header: Option<(&str, &str)>,
+    ) -> Result<http::Response<hyper::body::Incoming>, ClientError> {
         if self.version.is_none() {
             self.negotiate().await?;
         }
         let full = format!("/v{}{}", self.version(), path);
-        let resp = self.send(method, &full, body, content_type).await?;
+        let resp = self.send(method, &full, body, content_type, header).await?;
         if resp.status().is_client_error() || resp.status().is_server_error() {
             let status = resp.status();
             let body = resp
@@ -225,6 +238,7 @@ impl Client {
         path: &str,
         body: ReqBody,
         content_type: Option<&str>,
+        header: Option<(&str, &str)>,
     ) -> Result<http::Response<hyper::body::Incoming>, ClientError> {
         let connect_err = || ClientError::Connect {
             host: self.host.to_string(),
@@ -257,6 +271,9 @@ impl Client {
             );
         if let Some(ct) = content_type {
             req = req.header(http::header::CONTENT_TYPE, ct);
+        }
+        if let Some((k, v)) = header {
+            req = req.header(k, v);
         }
         let req = req
             .body(body)

@@ -32,6 +32,45 @@ pub fn load(flag: Option<&str>) -> Result<serde_json::Map<String, serde_json::Va
     }
 }
 
+/// The `X-Registry-Auth` header for `registry` from config.json's
+/// `auths` (`auth` is base64 of `user:password`), if any.
+pub fn registry_auth_header(flag: Option<&str>, registry: &str) -> Option<String> {
+    use base64::Engine as _;
+    let cfg = load(flag).ok()?;
+    let auths = cfg.get("auths")?.as_object()?;
+    let keys: Vec<String> = if registry == "docker.io" {
+        vec![
+            "https://index.docker.io/v1/".into(),
+            "index.docker.io".into(),
+            "docker.io".into(),
+        ]
+    } else {
+        vec![
+            registry.to_string(),
+            format!("https://{registry}"),
+            format!("http://{registry}"),
+        ]
+    };
+    let entry = keys.iter().find_map(|k| auths.get(k))?.as_object()?;
+    let mut out = serde_json::Map::new();
+    if let Some(a) = entry.get("auth").and_then(|a| a.as_str()) {
+        let decoded = base64::engine::general_purpose::STANDARD.decode(a).ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (u, p) = text.split_once(':')?;
+        out.insert("username".into(), u.into());
+        out.insert("password".into(), p.into());
+    }
+    if let Some(t) = entry.get("identitytoken") {
+        out.insert("identitytoken".into(), t.clone());
+    }
+    if out.is_empty() {
+        return None;
+    }
+    out.insert("serveraddress".into(), registry.into());
+    let json = serde_json::to_vec(&out).ok()?;
+    Some(base64::engine::general_purpose::URL_SAFE.encode(json))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,6 +80,8 @@ enum Command {
     Save(commands::archive::SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(commands::archive::LoadArgs),
+    /// Pull an image or a repository from a registry
+    Pull(commands::pull::PullArgs),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -105,6 +107,8 @@ enum ImageCommand {
     Save(commands::archive::SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(commands::archive::LoadArgs),
+    /// Pull an image or a repository from a registry
+    Pull(commands::pull::PullArgs),
 }
 
 /// What a command failed with, and the exit code it means.
@@ -252,6 +256,9 @@ pub fn main(args: &[String]) -> i32 {
             Command::Image(ImageCommand::Prune(a)) => commands::images::prune(&env, a).await,
             Command::Save(a) | Command::Image(ImageCommand::Save(a)) => {
                 commands::archive::save(&env, a).await
+            }
+            Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => {
+                commands::pull::pull(&env, a).await
             }
             Command::Load(a) | Command::Image(ImageCommand::Load(a)) => {
                 commands::archive::load(&env, a).await

@@ -887,6 +887,7 @@ fn merge(flags: Flags, file: FileConfig) -> Result<DaemonConfig, ConfigError> {
         live_restore: pick(flags.live_restore, file.live_restore, false),
         insecure_registries: pick_list(flags.insecure_registries, file.insecure_registries),
         registry_mirrors: pick_list(flags.registry_mirrors, file.registry_mirrors),
+        certs_dir: PathBuf::from("/etc/balena-engine/certs.d"),
         max_concurrent_downloads: to_u32(mcd),
         max_concurrent_uploads: to_u32(mcu),
         max_download_attempts: to_u32(mda),

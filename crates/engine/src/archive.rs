@@ -621,6 +621,64 @@ impl Read for ChanReader {
     }
 }
 
+impl Images {
+    /// `POST /images/create?fromSrc=-`: a root file system tar (plain,
+    /// gzip or zstd) becomes a one-layer image; returns its id.
+    pub fn import(
+        &self,
+        input: impl Read,
+        repo: &str,
+        tag: &str,
+        message: &str,
+        changes: &[String],
+        platform: &str,
+    ) -> Result<ImageId, EngineError> {
+        let target = if repo.is_empty() {
+            None
+        } else {
+            Some(crate::images::parse_tag_target(repo, tag)?)
+        };
+        let plat = if platform.is_empty() {
+            crate::pull::host_platform()
+        } else {
+            image::Platform::parse(platform).map_err(|e| invalid(e.to_string()))?
+        };
+        let mut cfg = serde_json::Map::new();
+        crate::changes::apply(&mut cfg, changes)?;
+        let mut w = self.store().begin_layer()?;
+        let diff = w
+            .apply(crate::compression::decompress(input)?)
+            .map_err(|e| match e {
+                store::StoreError::Apply(le) => invalid(format!("importing: {le}")),
+                other => EngineError::Store(other),
+            })?;
+        let info = w.commit(&diff, None)?;
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let mut config = serde_json::json!({
+            "architecture": plat.architecture,
+            "os": plat.os,
+            "created": now,
+            "docker_version": api::version::COMPAT_VERSION,
+            "config": cfg,
+            "rootfs": {"type": "layers", "diff_ids": [info.diff_id.as_str()]},
+            "history": [{"created": now, "comment": if message.is_empty() { "Imported from -" } else { message }}],
+        });
+        if !message.is_empty() {
+            config["comment"] = serde_json::Value::String(message.to_string());
+        }
+        if !plat.variant.is_empty() {
+            config["variant"] = serde_json::Value::String(plat.variant.clone());
+        }
+        let raw = serde_json::to_vec(&config).map_err(|e| invalid(e.to_string()))?;
+        let _g = self.lock();
+        let id = self.store().put_image(&raw, &[info.diff_id])?;
+        if let Some(t) = target {
+            self.store().tag(&t, &id)?;
+        }
+        Ok(id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,8 @@ pub struct EngineConfig {
     pub live_restore: bool,
     pub insecure_registries: Vec<String>,
     pub registry_mirrors: Vec<String>,
+    /// Per-registry TLS material (`certs.d/HOST[:PORT]/`).
+    pub certs_dir: PathBuf,
     pub max_concurrent_downloads: u32,
     pub max_concurrent_uploads: u32,
     pub max_download_attempts: u32,
@@ -69,6 +71,7 @@ impl Default for EngineConfig {
             live_restore: false,
             insecure_registries: Vec::new(),
             registry_mirrors: Vec::new(),
+            certs_dir: PathBuf::from("/etc/balena-engine/certs.d"),
             max_concurrent_downloads: 3,
             max_concurrent_uploads: 5,
             max_download_attempts: 5,

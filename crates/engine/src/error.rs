@@ -40,6 +40,8 @@ pub enum EngineError {
     Cancelled,
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Registry(registry::RegistryError),
 }
 
 impl EngineError {
@@ -51,6 +53,13 @@ impl EngineError {
             EngineError::Conflict(_) => ErrorKind::Conflict,
             EngineError::Corrupt(_) => ErrorKind::Internal,
             EngineError::Cancelled => ErrorKind::Unavailable,
+            EngineError::Registry(e) => match e.kind() {
+                registry::ErrorKind::NotFound => ErrorKind::NotFound,
+                registry::ErrorKind::Unauthorized => ErrorKind::Unauthorized,
+                registry::ErrorKind::Denied => ErrorKind::Forbidden,
+                registry::ErrorKind::Invalid => ErrorKind::InvalidArgument,
+                registry::ErrorKind::Unavailable => ErrorKind::Unavailable,
+            },
             EngineError::Store(e) => match e {
                 store::StoreError::LayerNotFound(_) | store::StoreError::ImageNotFound(_) => {
                     ErrorKind::NotFound

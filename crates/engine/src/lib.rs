@@ -16,11 +16,13 @@
 //! long-running kernel work (callers run such calls on blocking threads).
 
 pub mod archive;
+pub mod changes;
 pub mod compression;
 pub mod config;
 pub mod error;
 pub mod filters;
 pub mod images;
+pub mod pull;
 pub mod sysinfo;
 
 use std::path::Path;
@@ -31,13 +33,22 @@ pub use config::EngineConfig;
 pub use error::{EngineError, ErrorKind};
 
 /// The engine. Cheap to share behind an `Arc`.
-#[derive(Debug)]
 pub struct Engine {
     config: EngineConfig,
     id: String,
     images: images::Images,
+    registry: registry::Client,
     /// Subscribers to `/events`; read by `/info`.
     events_listeners: AtomicUsize,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("id", &self.id)
+            .field("data_root", &self.config.data_root)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Engine {
@@ -53,12 +64,27 @@ impl Engine {
         if recovery != store::Recovery::default() {
             tracing::info!(?recovery, "cleaned up after an interrupted run");
         }
+        let registry = registry::Client::new(registry::RegistryConfig {
+            insecure_registries: config.insecure_registries.clone(),
+            mirrors: config.registry_mirrors.clone(),
+            certs_dir: config.certs_dir.clone(),
+            user_agent: format!("balenaEngine/{}", api::version::COMPAT_VERSION),
+            max_download_attempts: config.max_download_attempts,
+            ..Default::default()
+        })
+        .map_err(|e| EngineError::InvalidArgument(format!("registry configuration: {e}")))?;
         Ok(Self {
             images: images::Images::new(Arc::new(store)),
+            registry,
             config,
             id,
             events_listeners: AtomicUsize::new(0),
         })
+    }
+
+    /// The registry client (shared connection pool and token cache).
+    pub fn registry(&self) -> &registry::Client {
+        &self.registry
     }
 
     pub fn images(&self) -> &images::Images {

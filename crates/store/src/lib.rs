@@ -171,13 +171,14 @@ impl Store {
         self.overlay.diff(&info.cache_id)
     }
 
-    /// Starts a new layer in a staging driver directory.
-    pub fn begin_layer(&self) -> Result<LayerWriter<'_>, StoreError> {
+    /// Starts a new layer in a staging driver directory. The writer owns a
+    /// handle on the store, so it can move to a blocking thread.
+    pub fn begin_layer(self: &std::sync::Arc<Self>) -> Result<LayerWriter, StoreError> {
         let tx = self.layers.begin()?;
         let cache_id = overlay::new_cache_id();
         let diff = self.overlay.create(&cache_id)?;
         Ok(LayerWriter {
-            store: self,
+            store: self.clone(),
             tx: Some(tx),
             cache_id,
             diff,
@@ -396,8 +397,8 @@ impl Store {
 /// A layer being extracted. Dropped before [`LayerWriter::commit`], it
 /// leaves nothing behind.
 #[derive(Debug)]
-pub struct LayerWriter<'a> {
-    store: &'a Store,
+pub struct LayerWriter {
+    store: std::sync::Arc<Store>,
     tx: Option<layerdb::Transaction>,
     cache_id: String,
     diff: PathBuf,
@@ -405,7 +406,7 @@ pub struct LayerWriter<'a> {
     done: bool,
 }
 
-impl LayerWriter<'_> {
+impl LayerWriter {
     /// Extracts an uncompressed layer tar, recording its tar-split.
     /// Returns the layer's diff id (sha256 of the tar as read).
     pub fn apply(&mut self, tar: impl Read) -> Result<DiffId, StoreError> {
@@ -503,7 +504,7 @@ impl LayerWriter<'_> {
     }
 }
 
-impl Drop for LayerWriter<'_> {
+impl Drop for LayerWriter {
     fn drop(&mut self) {
         if !self.done {
             self.tx.take();
@@ -537,7 +538,7 @@ mod tests {
             .unwrap()
     }
 
-    fn add_layer(s: &Store, tar: &[u8], parent: Option<&ChainId>) -> LayerInfo {
+    fn add_layer(s: &std::sync::Arc<Store>, tar: &[u8], parent: Option<&ChainId>) -> LayerInfo {
         let mut w = s.begin_layer().unwrap();
         let d = w.apply(tar).unwrap();
         assert_eq!(d, diff_id_of(tar));
@@ -556,7 +557,7 @@ mod tests {
     #[test]
     fn layers_and_images_are_written_in_docker_layout() {
         let d = tempfile::tempdir().unwrap();
-        let (s, _) = Store::open(d.path(), "overlay2").unwrap();
+        let s = std::sync::Arc::new(Store::open(d.path(), "overlay2").unwrap().0);
         let t1 = layer_tar(&[("bin/sh", b"shell")]);
         let t2 = layer_tar(&[("etc/motd", b"hello")]);
         let l1 = add_layer(&s, &t1, None);
@@ -617,6 +618,7 @@ mod tests {
         // Reopen: everything is still there, nothing is cleaned away.
         drop(s);
         let (s, rec) = Store::open(d.path(), "overlay2").unwrap();
+        let s = std::sync::Arc::new(s);
         assert_eq!(rec, Recovery::default());
         assert_eq!(s.resolve(&r), Some(id));
         assert!(s.layer_exists(&l2.chain_id));
@@ -625,7 +627,7 @@ mod tests {
     #[test]
     fn rebuilt_tars_hash_to_the_diff_id() {
         let d = tempfile::tempdir().unwrap();
-        let (s, _) = Store::open(d.path(), "overlay2").unwrap();
+        let s = std::sync::Arc::new(Store::open(d.path(), "overlay2").unwrap().0);
         let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
         let t = layer_tar(&[("a/b/c.bin", &big), ("empty", b""), ("x", b"y")]);
         let l = add_layer(&s, &t, None);
@@ -638,7 +640,7 @@ mod tests {
     #[test]
     fn a_wrong_diff_id_is_refused_and_leaves_nothing() {
         let d = tempfile::tempdir().unwrap();
-        let (s, _) = Store::open(d.path(), "overlay2").unwrap();
+        let s = std::sync::Arc::new(Store::open(d.path(), "overlay2").unwrap().0);
         let t = layer_tar(&[("f", b"1")]);
         let other = diff_id_of(&layer_tar(&[("f", b"2")]));
         let mut w = s.begin_layer().unwrap();
@@ -660,7 +662,7 @@ mod tests {
     #[test]
     fn an_image_whose_layers_are_missing_is_refused() {
         let d = tempfile::tempdir().unwrap();
-        let (s, _) = Store::open(d.path(), "overlay2").unwrap();
+        let s = std::sync::Arc::new(Store::open(d.path(), "overlay2").unwrap().0);
         let t = layer_tar(&[("f", b"1")]);
         let err = s
             .put_image(&config_for(&[diff_id_of(&t)]), &[diff_id_of(&t)])
@@ -672,7 +674,7 @@ mod tests {
     #[test]
     fn open_removes_what_a_crash_left_half_made() {
         let d = tempfile::tempdir().unwrap();
-        let (s, _) = Store::open(d.path(), "overlay2").unwrap();
+        let s = std::sync::Arc::new(Store::open(d.path(), "overlay2").unwrap().0);
         let kept = add_layer(&s, &layer_tar(&[("k", b"k")]), None);
         // A layer extracted but never recorded, as after kill -9.
         let mut w = s.begin_layer().unwrap();
@@ -687,6 +689,7 @@ mod tests {
         .unwrap();
         drop(s);
         let (s, rec) = Store::open(d.path(), "overlay2").unwrap();
+        let s = std::sync::Arc::new(s);
         assert_eq!(rec.transactions, 1);
         assert_eq!(rec.orphan_layers, 1);
         assert_eq!(rec.dangling_links, 0);
@@ -699,7 +702,7 @@ mod tests {
     #[test]
     fn the_same_layer_committed_twice_is_kept_once() {
         let d = tempfile::tempdir().unwrap();
-        let (s, _) = Store::open(d.path(), "overlay2").unwrap();
+        let s = std::sync::Arc::new(Store::open(d.path(), "overlay2").unwrap().0);
         let t = layer_tar(&[("f", b"1")]);
         let a = add_layer(&s, &t, None);
         let b = add_layer(&s, &t, None);

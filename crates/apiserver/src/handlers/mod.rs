@@ -5,6 +5,7 @@ use http::Method;
 use crate::router::Handler;
 
 mod images;
+mod pull;
 mod swarm;
 mod system;
 
@@ -15,6 +16,7 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, Handler)> {
         (Method::GET, "/version", system::version),
         (Method::GET, "/info", system::info),
     ];
+    r.extend(pull::routes());
     r.extend(images::routes());
     r.extend(swarm::routes());
     r

@@ -2,4 +2,5 @@
 
 pub mod archive;
 pub mod images;
+pub mod pull;
 pub mod system;
