@@ -103,6 +103,10 @@ pub struct BlobStream {
     auth: Auth,
     total: Option<u64>,
     delivered: u64,
+    /// The furthest offset ever delivered. Only getting past it counts as
+    /// progress: a registry that ignores `Range` on a link that keeps
+    /// breaking restarts from 0 forever, and must run out of attempts.
+    high_water: u64,
     received: u64,
     backoff: Backoff,
     state: State,
@@ -167,6 +171,7 @@ impl BlobStream {
             auth: auth.clone(),
             total: expected_size,
             delivered: 0,
+            high_water: 0,
             received: 0,
             backoff,
             state: State::Connect,
@@ -294,7 +299,10 @@ impl BlobStream {
                                 }
                             }
                             self.delivered += len;
-                            self.backoff.on_progress();
+                            if self.delivered > self.high_water {
+                                self.high_water = self.delivered;
+                                self.backoff.on_progress();
+                            }
                             return Some(Ok(BlobEvent::Data(data)));
                         }
                     }

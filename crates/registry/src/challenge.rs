@@ -11,16 +11,16 @@ use std::collections::BTreeMap;
 
 /// One authentication challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Challenge {
+pub(crate) struct Challenge {
     /// The scheme, lowercased (`bearer`, `basic`).
-    pub scheme: String,
+    pub(crate) scheme: String,
     /// The parameters, names lowercased.
-    pub params: BTreeMap<String, String>,
+    pub(crate) params: BTreeMap<String, String>,
 }
 
 impl Challenge {
     /// A parameter by (lowercase) name.
-    pub fn param(&self, name: &str) -> Option<&str> {
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
         self.params.get(name).map(String::as_str)
     }
 }
@@ -94,7 +94,7 @@ fn text(b: &[u8]) -> String {
 }
 
 /// Parses every challenge out of the given `WWW-Authenticate` header values.
-pub fn parse_www_authenticate<'a, I>(headers: I) -> Vec<Challenge>
+pub(crate) fn parse_www_authenticate<'a, I>(headers: I) -> Vec<Challenge>
 where
     I: IntoIterator<Item = &'a [u8]>,
 {

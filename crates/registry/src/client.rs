@@ -844,6 +844,79 @@ mod tests {
         ));
     }
 
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn client_and_futures_can_move_across_threads() {
+        let c = Client::new(RegistryConfig::default()).unwrap();
+        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let auth = Auth::Anonymous;
+        let mut s = c
+            .blob_stream("localhost:5000", "a", d, None, &auth)
+            .unwrap();
+        assert_send(&s);
+        assert_send(&s.next());
+        assert_send(&c.get_manifest("localhost:5000", "a", "latest", &[], &auth));
+        assert_send(&c.get_blob_bytes("localhost:5000", "a", d, 1, &auth));
+        let body = futures_util::stream::iter(Vec::<Result<Bytes, std::io::Error>>::new());
+        assert_send(&c.upload_blob("localhost:5000", "a", d, 0, body, &auth));
+        assert_send(&c.put_manifest("localhost:5000", "a", "t", "x/y", Bytes::new(), &auth));
+    }
+
+    #[test]
+    fn bad_arguments_are_rejected_before_any_request() {
+        let c = Client::new(RegistryConfig::default()).unwrap();
+        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let a = Auth::Anonymous;
+        assert!(matches!(
+            c.blob_stream("localhost:5000", "A", d, None, &a),
+            Err(RegistryError::InvalidRepository { .. })
+        ));
+        assert!(matches!(
+            c.blob_stream("localhost:5000", "a", "sha256:00", None, &a),
+            Err(RegistryError::InvalidDigest { .. })
+        ));
+        assert!(matches!(
+            c.blob_stream("bad/host", "a", d, None, &a),
+            Err(RegistryError::InvalidRegistry { .. })
+        ));
+        assert!(matches!(
+            Client::new(RegistryConfig {
+                mirrors: vec!["nope".into()],
+                ..RegistryConfig::default()
+            }),
+            Err(RegistryError::InvalidConfig { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn manifest_requests_validate_inputs() {
+        let c = Client::new(RegistryConfig::default()).unwrap();
+        let a = Auth::Anonymous;
+        let err = c
+            .get_manifest("localhost:5000", "a", "../x", &[], &a)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, RegistryError::InvalidReference { .. }),
+            "{err:?}"
+        );
+        let err = c
+            .get_manifest("localhost:5000", "a", "t", &["bad\nvalue"], &a)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, RegistryError::InvalidMediaType { .. }),
+            "{err:?}"
+        );
+        let big = Bytes::from(vec![b' '; MAX_MANIFEST_SIZE as usize + 1]);
+        let err = c
+            .put_manifest("localhost:5000", "a", "t", "x/y", big, &a)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RegistryError::TooLarge { .. }), "{err:?}");
+    }
+
     #[test]
     fn scopes_use_docker_grammar() {
         assert_eq!(pull_scope("a/b"), "repository:a/b:pull");

@@ -8,7 +8,7 @@
 //! type and digest; parsing them is the `image` crate's job.
 //!
 //! # Layout
-//! - [`client`]: the public [`Client`] and its pull and push operations.
+//! - `client`: the public [`Client`] and its pull and push operations.
 //! - `blob_stream`: [`BlobStream`], the resumable download with backoff.
 //! - `transport`: request execution, HTTPS → HTTP fallback, 401 handling,
 //!   redirects, token fetching, bounded body reads.
@@ -32,7 +32,7 @@
 mod auth;
 mod blob_stream;
 mod challenge;
-pub mod client;
+mod client;
 mod config;
 mod connect;
 mod error;
@@ -46,7 +46,6 @@ pub mod fuzzing;
 
 pub use auth::{Auth, XRegistryAuth};
 pub use blob_stream::{BlobEvent, BlobStream};
-pub use challenge::{parse_www_authenticate, Challenge};
 pub use client::{Client, Fetched, MountOutcome, UploadMethod, UploadSession, MAX_MANIFEST_SIZE};
 pub use config::{Endpoint, RegistryConfig, Scheme, DOCKER_HUB_HOST};
 pub use error::{ErrorDetail, ErrorKind, RegistryError};

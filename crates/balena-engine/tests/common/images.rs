@@ -112,3 +112,16 @@ pub fn busybox_image(files: &[(&str, &[u8])], labels: &[(&str, &str)]) -> (Vec<V
     let cfg = config(&layers, labels, "2024-01-02T03:04:05Z");
     (layers, cfg)
 }
+
+/// Incompressible bytes (xorshift), so gzip cannot shrink a test layer.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}

@@ -11,6 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod images;
+pub mod proxy;
 pub mod registry;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_balena-engine");
