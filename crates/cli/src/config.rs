@@ -71,6 +71,65 @@ pub fn registry_auth_header(flag: Option<&str>, registry: &str) -> Option<String
     Some(base64::engine::general_purpose::URL_SAFE.encode(json))
 }
 
+fn write_config(
+    flag: Option<&str>,
+    cfg: &serde_json::Map<String, serde_json::Value>,
+) -> Result<std::path::PathBuf, String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let d = dir(flag);
+    std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+    let path = d.join("config.json");
+    let tmp = d.join(format!(".config.json.tmp-{}", std::process::id()));
+    let data = serde_json::to_vec_pretty(cfg).map_err(|e| e.to_string())?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| format!("{}: {e}", tmp.display()))?;
+    f.write_all(&data)
+        .and_then(|_| f.sync_all())
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// Saves `user:password` for `server` in config.json (mode 0600).
+pub fn store_credentials(
+    flag: Option<&str>,
+    server: &str,
+    user: &str,
+    password: &str,
+) -> Result<std::path::PathBuf, String> {
+    use base64::Engine as _;
+    let mut cfg = load(flag)?;
+    let auths = cfg.entry("auths").or_insert_with(|| serde_json::json!({}));
+    if !auths.is_object() {
+        *auths = serde_json::json!({});
+    }
+    if let Some(m) = auths.as_object_mut() {
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        m.insert(server.to_string(), serde_json::json!({"auth": auth}));
+    }
+    write_config(flag, &cfg)
+}
+
+/// Forgets `server`'s credentials; false when there were none.
+pub fn remove_credentials(flag: Option<&str>, server: &str) -> Result<bool, String> {
+    let mut cfg = load(flag)?;
+    let removed = cfg
+        .get_mut("auths")
+        .and_then(|a| a.as_object_mut())
+        .and_then(|m| m.remove(server))
+        .is_some();
+    if removed {
+        write_config(flag, &cfg)?;
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,6 +82,14 @@ enum Command {
     Load(commands::archive::LoadArgs),
     /// Pull an image or a repository from a registry
     Pull(commands::pull::PullArgs),
+    /// Push an image or a repository to a registry
+    Push(commands::distribution::PushArgs),
+    /// Log in to a registry
+    Login(commands::distribution::LoginArgs),
+    /// Log out from a registry
+    Logout(commands::distribution::LogoutArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(commands::distribution::ImportArgs),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -109,6 +117,10 @@ enum ImageCommand {
     Load(commands::archive::LoadArgs),
     /// Pull an image or a repository from a registry
     Pull(commands::pull::PullArgs),
+    /// Push an image or a repository to a registry
+    Push(commands::distribution::PushArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(commands::distribution::ImportArgs),
 }
 
 /// What a command failed with, and the exit code it means.
@@ -260,6 +272,14 @@ pub fn main(args: &[String]) -> i32 {
             Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => {
                 commands::pull::pull(&env, a).await
             }
+            Command::Push(a) | Command::Image(ImageCommand::Push(a)) => {
+                commands::distribution::push(&env, a).await
+            }
+            Command::Import(a) | Command::Image(ImageCommand::Import(a)) => {
+                commands::distribution::import(&env, a).await
+            }
+            Command::Login(a) => commands::distribution::login(&env, a).await,
+            Command::Logout(a) => commands::distribution::logout(&env, a).await,
             Command::Load(a) | Command::Image(ImageCommand::Load(a)) => {
                 commands::archive::load(&env, a).await
             }

@@ -23,6 +23,7 @@ pub mod error;
 pub mod filters;
 pub mod images;
 pub mod pull;
+pub mod push;
 pub mod sysinfo;
 
 use std::path::Path;

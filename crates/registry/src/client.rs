@@ -387,6 +387,32 @@ impl Client {
             })
     }
 
+    /// Checks credentials against the registry (`docker login`): `GET /v2/`
+    /// answering a 401 challenge with `auth` (for token registries, the
+    /// token server judges the credentials). Ok means they were accepted.
+    pub async fn login(&self, registry: &str, auth: &Auth) -> Result<(), RegistryError> {
+        crate::config::validate_host(registry)?;
+        let ctx = Ctx {
+            registry,
+            repository: "",
+            scopes: Vec::new(),
+            auth,
+        };
+        let ep = self.push_endpoint(registry).await?;
+        let url = self.inner.url(&ep, "/v2/")?;
+        let resp = self
+            .inner
+            .send(&ctx, Method::GET, url, HeaderMap::new(), Body::Empty, true)
+            .await?;
+        if resp.status.is_success() {
+            return Ok(());
+        }
+        Err(self
+            .inner
+            .error_from(&ctx, &Op::Push { what: "login" }, resp)
+            .await)
+    }
+
     /// Whether the repository has the blob (HEAD), with its size. Uses the
     /// push scope: it is asked before uploads.
     pub async fn blob_exists(

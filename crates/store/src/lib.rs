@@ -360,6 +360,27 @@ impl Store {
         std::fs::read_to_string(p).ok()?.trim().parse().ok()
     }
 
+    /// Where a layer came from: (compressed blob digest, `registry/repo`),
+    /// newest first, from `v2metadata-by-diffid` (ours or Docker's).
+    pub fn layer_sources(&self, diff_id: &DiffId) -> Vec<(image::Digest, String)> {
+        let p = self
+            .distribution
+            .join("v2metadata-by-diffid/sha256")
+            .join(diff_id.hex());
+        let list: Vec<serde_json::Value> = std::fs::read(p)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        list.iter()
+            .rev()
+            .filter_map(|e| {
+                let d = image::Digest::parse(e.get("Digest")?.as_str()?).ok()?;
+                let r = e.get("SourceRepository")?.as_str()?.to_string();
+                Some((d, r))
+            })
+            .collect()
+    }
+
     /// Records where a layer came from (`v2metadata-by-diffid`), for
     /// cross-repository mounts on push. Keeps at most 50 sources.
     pub fn add_layer_source(

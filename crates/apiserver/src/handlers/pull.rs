@@ -6,7 +6,120 @@ use crate::error::ApiError;
 use crate::router::{Ctx, Handler, HandlerFuture};
 
 pub(crate) fn routes() -> Vec<(Method, &'static str, Handler)> {
-    vec![(Method::POST, "/images/create", create)]
+    vec![
+        (Method::POST, "/images/create", create),
+        (Method::POST, "/images/{name:.*}/push", push),
+        (Method::POST, "/auth", login),
+    ]
+}
+
+/// Streams a pull or push running on the engine: its messages become body
+/// lines; a client that goes away drops the receiver, which cancels it.
+fn run_streamed<F>(
+    work: impl FnOnce(tokio::sync::mpsc::Sender<api::progress::JsonMessage>) -> F + Send + 'static,
+) -> http::Response<crate::response::Body>
+where
+    F: std::future::Future<Output = Result<(), engine::EngineError>> + Send + 'static,
+{
+    let (mtx, mut mrx) = tokio::sync::mpsc::channel::<api::progress::JsonMessage>(64);
+    let (btx, body) = crate::stream::channel_body(64);
+    tokio::spawn(async move {
+        while let Some(m) = mrx.recv().await {
+            if btx.send(m.to_line()).await.is_err() {
+                return;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let errors = mtx.clone();
+        match work(mtx).await {
+            Ok(()) => {}
+            Err(engine::EngineError::Cancelled) => {
+                tracing::info!("cancelled: the client went away");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "streamed operation failed");
+                let _ = errors
+                    .send(api::progress::JsonMessage::error(e.to_string()))
+                    .await;
+            }
+        }
+    });
+    let mut resp = http::Response::new(body);
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn push(ctx: Ctx) -> HandlerFuture {
+    Box::pin(async move {
+        let name = ctx
+            .params
+            .get("name")
+            .cloned()
+            .ok_or_else(|| ApiError::bad_request("missing name"))?;
+        let tag = ctx.query().get("tag").unwrap_or("").to_string();
+        let auth = auth(&ctx);
+        let engine = ctx.state.engine.clone();
+        let e2 = engine.clone();
+        let targets = tokio::task::spawn_blocking(move || e2.push_targets(&name, &tag))
+            .await
+            .map_err(|e| ApiError::internal(format!("push: {e}")))??;
+        Ok(run_streamed(move |tx| async move {
+            engine.push_run(targets, auth, tx).await
+        }))
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct AuthBody {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default, alias = "serverAddress", alias = "serveraddress")]
+    serveraddress: String,
+}
+
+/// `POST /auth`: checks credentials against the registry.
+fn login(ctx: Ctx) -> HandlerFuture {
+    Box::pin(async move {
+        use http_body_util::BodyExt;
+        let bytes = http_body_util::Limited::new(ctx.body, 64 << 10)
+            .collect()
+            .await
+            .map_err(|e| ApiError::bad_request(format!("reading body: {e}")))?
+            .to_bytes();
+        let b: AuthBody = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::bad_request(format!("invalid auth body: {e}")))?;
+        let server = b
+            .serveraddress
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .trim_end_matches("/v1")
+            .trim_end_matches("/v2")
+            .to_string();
+        let registry = match server.as_str() {
+            "" | "index.docker.io" | "registry-1.docker.io" | "docker.io" => {
+                "docker.io".to_string()
+            }
+            s => s.to_string(),
+        };
+        let creds = registry::Auth::basic(b.username, b.password);
+        ctx.state
+            .engine
+            .registry()
+            .login(&registry, &creds)
+            .await
+            .map_err(|e| ApiError::from(engine::EngineError::Registry(e)))?;
+        crate::response::json(
+            StatusCode::OK,
+            &serde_json::json!({"Status": "Login Succeeded", "IdentityToken": ""}),
+        )
+    })
 }
 
 /// Credentials from `X-Registry-Auth`; a malformed header means anonymous,
@@ -68,35 +181,9 @@ fn create(ctx: Ctx) -> HandlerFuture {
             };
             let engine = ctx.state.engine.clone();
             let prepared = engine.pull_prepare(req).await?;
-            let (mtx, mut mrx) = tokio::sync::mpsc::channel::<api::progress::JsonMessage>(64);
-            let (btx, body) = crate::stream::channel_body(64);
-            tokio::spawn(async move {
-                while let Some(m) = mrx.recv().await {
-                    if btx.send(m.to_line()).await.is_err() {
-                        // The client went away: dropping the receiver
-                        // cancels the pull.
-                        return;
-                    }
-                }
-            });
-            tokio::spawn(async move {
-                if let Err(e) = engine.pull_run(prepared, mtx.clone()).await {
-                    if !matches!(e, engine::EngineError::Cancelled) {
-                        tracing::warn!(error = %e, "pull failed");
-                        let _ = mtx
-                            .send(api::progress::JsonMessage::error(e.to_string()))
-                            .await;
-                    } else {
-                        tracing::info!("pull cancelled: the client went away");
-                    }
-                }
-            });
-            let mut resp = http::Response::new(body);
-            resp.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("application/json"),
-            );
-            return Ok(resp);
+            return Ok(run_streamed(move |tx| async move {
+                engine.pull_run(prepared, tx).await
+            }));
         }
         if !from_src.is_empty() {
             let repo = q.get("repo").unwrap_or("").to_string();
