@@ -113,7 +113,7 @@ impl crate::Engine {
                 "An image does not exist locally with the tag: {repo}"
             )));
         }
-        out.sort_by(|a, b| a.0.to_string().cmp(&b.0.to_string()));
+        out.sort_by_key(|a| a.0.to_string());
         Ok(out)
     }
 
