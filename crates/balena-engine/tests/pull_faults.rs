@@ -195,3 +195,117 @@ fn kill_9_at_any_moment_of_a_pull_leaves_a_consistent_store() {
     d.wait_exit(Duration::from_secs(10));
     fsck(&d.data_root);
 }
+
+#[test]
+fn a_corrupt_blob_is_refused_and_nothing_is_committed() {
+    let Some(reg) = Registry::start() else { return };
+    let layers = vec![busybox_layer(), layer(&[("f", &noise(200_000, 5))])];
+    let cfg = config(&layers, &[], "2024-01-01T00:00:00Z");
+    reg.push("faults/corrupt", "1", &layers, &cfg);
+    // Flip bytes inside the stored blob of the second layer (the largest
+    // blob under the registry's storage that is not the busybox layer).
+    let blobs = reg.dir.path().join("data/docker/registry/v2/blobs/sha256");
+    let mut files: Vec<(u64, std::path::PathBuf)> = walk(&blobs)
+        .into_iter()
+        .filter(|p| p.ends_with("data"))
+        .map(|p| (std::fs::metadata(&p).unwrap().len(), p))
+        .collect();
+    files.sort();
+    let target = files
+        .iter()
+        .find(|(len, _)| *len > 150_000 && *len < 1_000_000)
+        .map(|(_, p)| p.clone())
+        .expect("the noise layer's blob");
+    let mut data = std::fs::read(&target).unwrap();
+    let mid = data.len() / 2;
+    data[mid] ^= 0xff;
+    data[mid + 1] ^= 0xff;
+    std::fs::write(&target, data).unwrap();
+
+    let d = Daemon::new().start(&[]);
+    let name = format!("{}/faults/corrupt:1", reg.host());
+    let out = d.cli(&["pull", &name]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(err.contains("digest") || err.contains("layer"), "{err}");
+    assert_eq!(d.get(&format!("/images/{name}/json")).status, 404);
+    // Only the good layer may be recorded; no staging directory is left.
+    let recorded = std::fs::read_dir(d.data_root.join("image/overlay2/layerdb/sha256"))
+        .unwrap()
+        .count();
+    let dirs = std::fs::read_dir(d.data_root.join("overlay2"))
+        .unwrap()
+        .count()
+        - 1;
+    assert!(recorded <= 1, "{recorded} layers recorded");
+    assert_eq!(dirs, recorded, "staging directories left behind");
+}
+
+fn walk(p: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_client_that_disconnects_cancels_the_pull() {
+    use std::io::{Read, Write};
+    let Some(reg) = Registry::start() else { return };
+    let layers = vec![layer(&[("big.bin", &noise(16 << 20, 9))])];
+    let cfg = config(&layers, &[], "2024-01-01T00:00:00Z");
+    reg.push("faults/cancel", "1", &layers, &cfg);
+    // ~2 MiB/s: the pull cannot finish before we hang up.
+    let proxy = Proxy::start(
+        reg.port,
+        Faults {
+            delay_per_64k: Duration::from_millis(30),
+            ..Default::default()
+        },
+    );
+    let d = Daemon::new().start(&[]);
+    let mut s = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    let req = format!(
+        "POST /images/create?fromImage={}/faults/cancel&tag=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        proxy.host()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut buf = [0u8; 4096];
+    let mut got = Vec::new();
+    while !String::from_utf8_lossy(&got).contains("Downloading") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    drop(s);
+    // The download stops and its staging layer goes away.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let dirs = std::fs::read_dir(d.data_root.join("overlay2"))
+            .unwrap()
+            .count();
+        if dirs == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "staging layer still there after the client left"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let before = proxy.forwarded();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        proxy.forwarded() - before < 256 << 10,
+        "still downloading after the client left"
+    );
+    assert_eq!(d.get("/images/json").json(), serde_json::json!([]));
+}

@@ -303,6 +303,9 @@ impl crate::Engine {
             dones.push(t);
             belows.push(r);
         }
+        // Every extraction thread holds a clone of `alive_tx`: on failure we
+        // wait until all are gone, so no staging layer outlives the pull.
+        let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
         let mut tasks = tokio::task::JoinSet::new();
         for ((i, done), below) in (first..n).zip(dones).zip(belows) {
             let job = LayerJob {
@@ -316,6 +319,7 @@ impl crate::Engine {
                 diff_id: diff_ids[i].clone(),
                 tx: tx.clone(),
                 totals: totals.clone(),
+                alive: alive_tx.clone(),
             };
             let sem = sem.clone();
             tasks.spawn(async move {
@@ -348,16 +352,30 @@ impl crate::Engine {
                 Ok::<(), EngineError>(())
             });
         }
+        drop(alive_tx);
+        let mut failure = None;
         while let Some(r) = tasks.join_next().await {
-            let r = r.map_err(|e| EngineError::Corrupt(format!("layer task: {e}")))?;
+            let r = r
+                .map_err(|e| EngineError::Corrupt(format!("layer task: {e}")))
+                .and_then(|r| r);
             if let Err(e) = r {
-                // Dropping the set aborts the other downloads; their
-                // staging layers are removed as their writers drop.
-                tasks.abort_all();
-                return Err(e);
+                if failure.is_none() {
+                    // Stop the other downloads; their staging layers are
+                    // removed as their writers drop.
+                    tasks.abort_all();
+                    failure = Some(e);
+                }
             }
         }
-        Ok(())
+        match failure {
+            None => Ok(()),
+            Some(e) => {
+                // Cancelled tasks leave their extraction threads to notice
+                // the closed channel; wait for them (bounded).
+                let _ = tokio::time::timeout(Duration::from_secs(60), alive_rx.recv()).await;
+                Err(e)
+            }
+        }
     }
 }
 
@@ -421,6 +439,7 @@ struct LayerJob {
     diff_id: DiffId,
     tx: ProgressTx,
     totals: Arc<TotalProgress>,
+    alive: mpsc::Sender<()>,
 }
 
 /// What the download side hands the extraction thread.
@@ -438,7 +457,18 @@ impl LayerJob {
         let store = self.store.clone();
         let blob = self.blob.clone();
         let size = self.size;
-        let extract = tokio::task::spawn_blocking(move || extract(store, crx, blob, size));
+        let alive = self.alive.clone();
+        let (wtx, extracted) = oneshot::channel();
+        tokio::task::spawn_blocking(move || {
+            // Dropped last: after the writer below, whatever happens to it.
+            let _alive = alive;
+            let r = extract(store, crx, blob, size);
+            // Nobody waits any more (the pull was cancelled): drop the
+            // staging layer here, on this thread.
+            if let Err(unwanted) = wtx.send(r) {
+                drop(unwanted);
+            }
+        });
         let mut stream = self
             .client
             .blob_stream(
@@ -485,9 +515,9 @@ impl LayerJob {
         }
         .await;
         drop(ctx);
-        let writer = extract
+        let writer = extracted
             .await
-            .map_err(|e| EngineError::Corrupt(format!("extract task: {e}")))?;
+            .map_err(|_| EngineError::Corrupt("extract task ended without a result".into()))?;
         fed?;
         let writer = writer?;
         send(
