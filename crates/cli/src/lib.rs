@@ -111,6 +111,8 @@ enum ImageCommand {
     History(commands::images::HistoryArgs),
     /// Remove unused images
     Prune(commands::images::PruneArgs),
+    /// Create a binary delta from SRC (what devices have) to DEST
+    Delta(commands::images::DeltaArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(commands::archive::SaveArgs),
     /// Load an image from a tar archive or STDIN
@@ -266,6 +268,7 @@ pub fn main(args: &[String]) -> i32 {
                 commands::images::history(&env, a).await
             }
             Command::Image(ImageCommand::Prune(a)) => commands::images::prune(&env, a).await,
+            Command::Image(ImageCommand::Delta(a)) => commands::images::delta(&env, a).await,
             Command::Save(a) | Command::Image(ImageCommand::Save(a)) => {
                 commands::archive::save(&env, a).await
             }

@@ -22,6 +22,28 @@ pub struct Images {
     /// Held for tag, untag, delete and the last step of a pull, so a delete
     /// never races an image being recorded.
     changes: Mutex<()>,
+    /// Images in use by an operation (a delta being made from them), which
+    /// delete refuses.
+    held: Arc<Mutex<HashMap<ImageId, usize>>>,
+}
+
+/// Keeps an image from being deleted while alive.
+#[derive(Debug)]
+pub struct Hold {
+    id: ImageId,
+    held: Arc<Mutex<HashMap<ImageId, usize>>>,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        let mut h = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = h.get_mut(&self.id) {
+            *n -= 1;
+            if *n == 0 {
+                h.remove(&self.id);
+            }
+        }
+    }
 }
 
 /// An image as loaded from the store.
@@ -60,7 +82,25 @@ impl Images {
         Self {
             store,
             changes: Mutex::new(()),
+            held: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// Protects `id` from deletion until the returned guard drops.
+    pub fn hold(&self, id: &ImageId) -> Hold {
+        let mut h = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        *h.entry(id.clone()).or_insert(0) += 1;
+        Hold {
+            id: id.clone(),
+            held: self.held.clone(),
+        }
+    }
+
+    fn is_held(&self, id: &ImageId) -> bool {
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(id)
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -434,6 +474,12 @@ impl Images {
         id: &ImageId,
         prune_parents: bool,
     ) -> Result<Vec<DeleteItem>, EngineError> {
+        if self.is_held(id) {
+            return Err(EngineError::Conflict(format!(
+                "conflict: unable to delete {} (cannot be forced) - image is in use by a delta being created",
+                id.short()
+            )));
+        }
         let img = self.load(id)?;
         let children: Vec<ImageId> = self
             .store

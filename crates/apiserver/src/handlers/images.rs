@@ -11,6 +11,7 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, Handler)> {
         (Method::GET, "/images/json", list),
         (Method::POST, "/images/prune", prune),
         (Method::POST, "/images/load", load),
+        (Method::POST, "/images/delta", delta),
         (Method::GET, "/images/get", save_many),
         (Method::GET, "/images/{name:.*}/get", save_one),
         (Method::GET, "/images/{name:.*}/json", inspect),
@@ -213,4 +214,32 @@ fn save_many(ctx: Ctx) -> HandlerFuture {
         .map(str::to_string)
         .collect();
     save(names, ctx)
+}
+
+/// `POST /images/delta?src=&dest=&t=` (balenaEngine).
+fn delta(ctx: Ctx) -> HandlerFuture {
+    Box::pin(async move {
+        let q = ctx.query();
+        let src = q.get("src").unwrap_or("").to_string();
+        let dest = q.get("dest").unwrap_or("").to_string();
+        let tag = q.get("t").unwrap_or("").to_string();
+        if src.is_empty() || dest.is_empty() {
+            return Err(ApiError::bad_request("src and dest are required"));
+        }
+        let engine = ctx.state.engine.clone();
+        let (s2, d2) = (src.clone(), dest.clone());
+        blocking(move || {
+            engine.images().resolve(&s2)?;
+            engine.images().resolve(&d2)?;
+            Ok(())
+        })
+        .await?;
+        let engine = ctx.state.engine.clone();
+        Ok(progress_stream(move |progress| {
+            engine
+                .images()
+                .delta_create(&src, &dest, &tag, progress)
+                .map(|_| ())
+        }))
+    })
 }

@@ -471,3 +471,29 @@ mod tests {
         assert!(filters_json(&["nonsense".into()]).is_err());
     }
 }
+
+#[derive(Debug, Args)]
+pub struct DeltaArgs {
+    /// Name and optionally a tag in the 'name:tag' format
+    #[arg(short = 't', long, value_name = "string")]
+    pub tag: Option<String>,
+    /// The basis image (what devices already have)
+    pub src: String,
+    /// The target image
+    pub dest: String,
+}
+
+/// `balena-engine image delta`.
+pub async fn delta(env: &Env, a: DeltaArgs) -> Result<(), Failure> {
+    use http_body_util::BodyExt;
+    let mut path = format!("/images/delta?src={}&dest={}", enc(&a.src), enc(&a.dest));
+    if let Some(t) = &a.tag {
+        path.push_str(&format!("&t={}", enc(t)));
+    }
+    let mut client = env.client()?;
+    let empty = http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed();
+    let resp = client.stream(Method::POST, &path, empty, None).await?;
+    crate::commands::archive::show_stream(resp.into_body(), false).await
+}

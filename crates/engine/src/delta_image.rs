@@ -1,0 +1,349 @@
+//! `POST /images/delta`: balenaEngine's binary image deltas, created.
+//!
+//! The basis stream is every basis layer's original tar (rebuilt from
+//! tar-split) concatenated bottom to top; its librsync signature (BLAKE2,
+//! 512-byte blocks, 32-byte strong sums) is the reference. Each target
+//! layer whose chain matches the basis' prefix becomes the empty tar; every
+//! other layer becomes a tar holding one file, `delta`: the librsync delta
+//! of the target layer's tar against the whole basis. The delta image's
+//! config carries `io.resin.delta.base` (basis id) and
+//! `io.resin.delta.config` (the target config's exact text).
+
+use std::io::{Read, Seek, Write};
+use std::time::Instant;
+
+use api::progress::JsonMessage;
+use image::{ChainId, DiffId, ImageId};
+
+use crate::archive::Progress;
+use crate::EngineError;
+
+/// The empty layer: two zero blocks (Docker's `layer.EmptyLayer`).
+const EMPTY_TAR: [u8; 1024] = [0; 1024];
+
+/// Streams the basis layers' tars, one after the other, from a thread.
+fn basis_reader(store: std::sync::Arc<store::Store>, chains: Vec<ChainId>) -> impl Read {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
+    std::thread::spawn(move || {
+        struct W(std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>);
+        impl Write for W {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.send(Ok(b.to_vec())).map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::BrokenPipe, "reader gone")
+                })?;
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut w = std::io::BufWriter::with_capacity(256 << 10, W(tx.clone()));
+        for c in chains {
+            if let Err(e) = store.layer_tar(&c, &mut w) {
+                let _ = tx.send(Err(std::io::Error::other(e.to_string())));
+                return;
+            }
+        }
+        let _ = w.flush();
+    });
+    ChanRead {
+        rx,
+        cur: Vec::new(),
+        pos: 0,
+    }
+}
+
+struct ChanRead {
+    rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChanRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos >= self.cur.len() {
+            match self.rx.recv() {
+                Ok(Ok(v)) => {
+                    self.cur = v;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Reports bytes read as Docker progress, every 512 KiB at most.
+struct ProgressRead<'a, 'p, R> {
+    inner: R,
+    done: i64,
+    total: i64,
+    last: i64,
+    id: String,
+    action: &'static str,
+    progress: &'a mut Progress<'p>,
+}
+
+impl<R: Read> Read for ProgressRead<'_, '_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as i64;
+        if self.done - self.last >= 512 << 10 || (n == 0 && self.done != self.last) {
+            self.last = self.done;
+            (self.progress)(JsonMessage::progress(
+                self.action,
+                &self.id,
+                self.done,
+                self.total.max(self.done),
+            ))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        }
+        Ok(n)
+    }
+}
+
+/// The tar of one file named `delta` (mode 0600) holding `data`.
+fn wrap_delta(mut data: std::fs::File, size: u64, out: impl Write) -> Result<(), EngineError> {
+    let mut b = tar::Builder::new(out);
+    let mut h = tar::Header::new_ustar();
+    h.set_size(size);
+    h.set_mode(0o600);
+    h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    data.rewind()
+        .and_then(|_| b.append_data(&mut h, "delta", &mut data))
+        .and_then(|_| b.into_inner().map(|_| ()))
+        .map_err(|e| EngineError::Corrupt(format!("writing delta layer: {e}")))
+}
+
+impl crate::images::Images {
+    /// Creates the delta image from `src` (basis) to `dest` (target) and
+    /// tags it `tag` when given. Blocking; reports progress as it goes.
+    pub fn delta_create(
+        &self,
+        src: &str,
+        dest: &str,
+        tag: &str,
+        progress: &mut Progress<'_>,
+    ) -> Result<ImageId, EngineError> {
+        let src_id = self
+            .resolve(src)
+            .map_err(|e| EngineError::NotFound(format!("no such image: {src}: {e}")))?;
+        let dst_id = self
+            .resolve(dest)
+            .map_err(|e| EngineError::NotFound(format!("no such image: {dest}: {e}")))?;
+        let target_tag = if tag.is_empty() {
+            None
+        } else {
+            let r = image::reference::parse_normalized_named(tag)
+                .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+            if r.digest().is_some() {
+                return Err(EngineError::InvalidArgument(
+                    "build tag cannot contain a digest".into(),
+                ));
+            }
+            Some(r.tag_name_only())
+        };
+        let _target_lock = self.hold(&dst_id);
+        let src_img = self.load(&src_id)?;
+        let dst_img = self.load(&dst_id)?;
+        let store = self.store().clone();
+        let src_chains = image::digest::chain_ids(src_img.config.diff_ids());
+        let dst_chains = image::digest::chain_ids(dst_img.config.diff_ids());
+
+        // Fingerprint the basis.
+        let basis_total: i64 = src_chains
+            .iter()
+            .filter_map(|c| store.layer(c).ok().flatten())
+            .map(|l| l.size as i64)
+            .sum();
+        let started = Instant::now();
+        let sig = {
+            let mut pr = ProgressRead {
+                inner: std::io::BufReader::with_capacity(
+                    64 << 10,
+                    basis_reader(store.clone(), src_chains.clone()),
+                ),
+                done: 0,
+                total: basis_total,
+                last: 0,
+                id: src.to_string(),
+                action: "Fingerprinting",
+                progress,
+            };
+            delta::Signature::generate(
+                &mut pr,
+                delta::SignatureParams::default(),
+                delta::default_threads(),
+            )
+            .map_err(|e| EngineError::Corrupt(format!("fingerprinting {src}: {e}")))?
+        };
+        progress(JsonMessage::status(
+            format!("Fingerprint complete, took {:?}", started.elapsed()),
+            Some(src),
+        ))?;
+        for d in dst_img.config.diff_ids() {
+            progress(JsonMessage::status("Waiting", Some(&d.hex()[..12])))?;
+        }
+
+        let tmp_root = store.root().join("tmp");
+        std::fs::create_dir_all(&tmp_root).map_err(|source| EngineError::Io {
+            op: "create",
+            path: tmp_root.clone(),
+            source,
+        })?;
+        let mut delta_diff_ids: Vec<DiffId> = Vec::new();
+        let mut parent: Option<ChainId> = None;
+        let (mut total, mut delta_total) = (0i64, 0i64);
+        for (i, (diff, chain)) in dst_img
+            .config
+            .diff_ids()
+            .iter()
+            .zip(&dst_chains)
+            .enumerate()
+        {
+            let short = diff.hex()[..12].to_string();
+            let common = src_chains.get(i) == Some(chain);
+            let mut w = store.begin_layer()?;
+            let got = if common {
+                w.apply(&EMPTY_TAR[..])?
+            } else {
+                let info = store
+                    .layer(chain)?
+                    .ok_or_else(|| store::StoreError::LayerNotFound(chain.clone()))?;
+                total += info.size as i64;
+                let tmp_path = tmp_root.join(format!("delta-{}", &crate::new_id()[..16]));
+                let mut tmp = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .open(&tmp_path)
+                    .map_err(|source| EngineError::Io {
+                        op: "create",
+                        path: tmp_path.clone(),
+                        source,
+                    })?;
+                // The temp file is unlinked at once: nothing is left if we fail.
+                let _ = std::fs::remove_file(&tmp_path);
+                let (tx, rx) = std::sync::mpsc::sync_channel(4);
+                let (s2, c2) = (store.clone(), chain.clone());
+                std::thread::spawn(move || {
+                    let mut w = std::io::BufWriter::new(ChanWrite(tx.clone()));
+                    if let Err(e) = s2.layer_tar(&c2, &mut w) {
+                        let _ = tx.send(Err(std::io::Error::other(e.to_string())));
+                    }
+                    let _ = w.flush();
+                });
+                let layer_reader = ProgressRead {
+                    inner: ChanRead {
+                        rx,
+                        cur: Vec::new(),
+                        pos: 0,
+                    },
+                    done: 0,
+                    total: info.size as i64,
+                    last: 0,
+                    id: short.clone(),
+                    action: "Computing delta",
+                    progress,
+                };
+                let stats = delta::delta(
+                    &sig,
+                    layer_reader,
+                    std::io::BufWriter::new(&mut tmp),
+                    delta::default_threads(),
+                )
+                .map_err(|e| {
+                    EngineError::Corrupt(format!("computing delta of layer {diff}: {e}"))
+                })?;
+                delta_total += stats.delta_bytes as i64;
+                let (ptx, prx) = std::sync::mpsc::sync_channel(4);
+                let size = stats.delta_bytes;
+                let writer = std::thread::spawn(move || {
+                    let mut out = std::io::BufWriter::new(ChanWrite(ptx.clone()));
+                    let r = wrap_delta(tmp, size, &mut out);
+                    let _ = out.flush();
+                    if let Err(e) = &r {
+                        let _ = ptx.send(Err(std::io::Error::other(e.to_string())));
+                    }
+                });
+                let d = w.apply(ChanRead {
+                    rx: prx,
+                    cur: Vec::new(),
+                    pos: 0,
+                })?;
+                let _ = writer.join();
+                d
+            };
+            let info = w.commit(&got, parent.as_ref())?;
+            parent = Some(info.chain_id);
+            delta_diff_ids.push(got);
+            progress(JsonMessage::status(
+                if common {
+                    "Skipping common layer"
+                } else {
+                    "Delta complete"
+                },
+                Some(&short),
+            ))?;
+        }
+        let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let cfg = image::config::build_delta_config(
+            &src_id,
+            &dst_img.config,
+            delta_diff_ids.clone(),
+            &created,
+        )
+        .map_err(|e| EngineError::Corrupt(format!("delta config: {e}")))?;
+        let id = {
+            let _g = self.lock();
+            let id = store.put_image(cfg.raw(), &delta_diff_ids)?;
+            if let Some(t) = &target_tag {
+                store.tag(t, &id)?;
+            }
+            id
+        };
+        let ratio = if total == 0 || delta_total == 0 {
+            1.0
+        } else {
+            total as f64 / delta_total as f64
+        };
+        progress(JsonMessage::status(
+            format!(
+                "Normal size: {}, Delta size: {}, {ratio:.2}x improvement",
+                api::progress::human_size(total as f64),
+                api::progress::human_size(delta_total as f64)
+            ),
+            None,
+        ))?;
+        progress(JsonMessage::status(format!("Created delta: {id}"), None))?;
+        if let Some(t) = target_tag {
+            progress(JsonMessage::status(
+                format!("Successfully tagged {}\n", t.familiar_string()),
+                None,
+            ))?;
+        }
+        Ok(id)
+    }
+}
+
+struct ChanWrite(std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>);
+
+impl Write for ChanWrite {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .send(Ok(b.to_vec()))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "reader gone"))?;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
