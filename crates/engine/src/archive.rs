@@ -484,30 +484,20 @@ impl Images {
                     h.set_mode(0o644);
                     h.set_mtime(created);
                     h.set_entry_type(tar::EntryType::Regular);
-                    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
                     let store = self.store().clone();
                     let chain = c.clone();
-                    let producer = std::thread::spawn(move || {
-                        let mut w = ChanWriter(tx.clone());
-                        if let Err(e) = store.layer_tar(&chain, &mut w) {
-                            let _ = tx.send(Err(std::io::Error::other(e.to_string())));
-                        }
+                    let layer = crate::pipe::spawn_producer(move |w| {
+                        store
+                            .layer_tar(&chain, &mut *w)
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
                     });
-                    tar.append_data(
-                        &mut h,
-                        format!("{dir}/layer.tar"),
-                        ChanReader {
-                            rx,
-                            cur: Vec::new(),
-                            pos: 0,
-                        },
-                    )
-                    .map_err(|e| EngineError::Io {
-                        op: "write archive",
-                        path: PathBuf::from(format!("{dir}/layer.tar")),
-                        source: e,
-                    })?;
-                    let _ = producer.join();
+                    tar.append_data(&mut h, format!("{dir}/layer.tar"), layer)
+                        .map_err(|e| EngineError::Io {
+                            op: "write archive",
+                            path: PathBuf::from(format!("{dir}/layer.tar")),
+                            source: e,
+                        })?;
                 }
                 layer_names.push(format!("{dir}/layer.tar"));
                 parent_dir = Some(c.hex().to_string());
@@ -575,48 +565,6 @@ impl<R: Read> Read for CountingReader<'_, R> {
         let n = self.inner.read(buf)?;
         (self.on_read)(n)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::Interrupted, e.to_string()))?;
-        Ok(n)
-    }
-}
-
-/// Moves a layer tar produced on another thread into the archive writer,
-/// so a layer is never held whole in memory.
-struct ChanWriter(std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>);
-
-impl Write for ChanWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.send(Ok(buf.to_vec())).map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "archive writer stopped")
-        })?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-struct ChanReader {
-    rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
-    cur: Vec<u8>,
-    pos: usize,
-}
-
-impl Read for ChanReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos >= self.cur.len() {
-            match self.rx.recv() {
-                Ok(Ok(v)) => {
-                    self.cur = v;
-                    self.pos = 0;
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len() - self.pos);
-        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
-        self.pos += n;
         Ok(n)
     }
 }

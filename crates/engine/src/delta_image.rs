@@ -23,59 +23,12 @@ const EMPTY_TAR: [u8; 1024] = [0; 1024];
 
 /// Streams the basis layers' tars, one after the other, from a thread.
 fn basis_reader(store: std::sync::Arc<store::Store>, chains: Vec<ChainId>) -> impl Read {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
-    std::thread::spawn(move || {
-        struct W(std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>);
-        impl Write for W {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.send(Ok(b.to_vec())).map_err(|_| {
-                    std::io::Error::new(std::io::ErrorKind::BrokenPipe, "reader gone")
-                })?;
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let mut w = std::io::BufWriter::with_capacity(256 << 10, W(tx.clone()));
+    crate::pipe::spawn_producer(move |w| {
         for c in chains {
-            if let Err(e) = store.layer_tar(&c, &mut w) {
-                let _ = tx.send(Err(std::io::Error::other(e.to_string())));
-                return;
-            }
+            store.layer_tar(&c, &mut *w).map_err(|e| e.to_string())?;
         }
-        let _ = w.flush();
-    });
-    ChanRead {
-        rx,
-        cur: Vec::new(),
-        pos: 0,
-    }
-}
-
-struct ChanRead {
-    rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
-    cur: Vec<u8>,
-    pos: usize,
-}
-
-impl Read for ChanRead {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos >= self.cur.len() {
-            match self.rx.recv() {
-                Ok(Ok(v)) => {
-                    self.cur = v;
-                    self.pos = 0;
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len() - self.pos);
-        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
+        Ok(())
+    })
 }
 
 /// Reports bytes read as Docker progress, every 512 KiB at most.
@@ -232,21 +185,14 @@ impl crate::images::Images {
                     })?;
                 // The temp file is unlinked at once: nothing is left if we fail.
                 let _ = std::fs::remove_file(&tmp_path);
-                let (tx, rx) = std::sync::mpsc::sync_channel(4);
                 let (s2, c2) = (store.clone(), chain.clone());
-                std::thread::spawn(move || {
-                    let mut w = std::io::BufWriter::new(ChanWrite(tx.clone()));
-                    if let Err(e) = s2.layer_tar(&c2, &mut w) {
-                        let _ = tx.send(Err(std::io::Error::other(e.to_string())));
-                    }
-                    let _ = w.flush();
+                let tar = crate::pipe::spawn_producer(move |w| {
+                    s2.layer_tar(&c2, &mut *w)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
                 });
                 let layer_reader = ProgressRead {
-                    inner: ChanRead {
-                        rx,
-                        cur: Vec::new(),
-                        pos: 0,
-                    },
+                    inner: tar,
                     done: 0,
                     total: info.size as i64,
                     last: 0,
@@ -264,23 +210,11 @@ impl crate::images::Images {
                     EngineError::Corrupt(format!("computing delta of layer {diff}: {e}"))
                 })?;
                 delta_total += stats.delta_bytes as i64;
-                let (ptx, prx) = std::sync::mpsc::sync_channel(4);
                 let size = stats.delta_bytes;
-                let writer = std::thread::spawn(move || {
-                    let mut out = std::io::BufWriter::new(ChanWrite(ptx.clone()));
-                    let r = wrap_delta(tmp, size, &mut out);
-                    let _ = out.flush();
-                    if let Err(e) = &r {
-                        let _ = ptx.send(Err(std::io::Error::other(e.to_string())));
-                    }
+                let wrapped = crate::pipe::spawn_producer(move |w| {
+                    wrap_delta(tmp, size, &mut *w).map_err(|e| e.to_string())
                 });
-                let d = w.apply(ChanRead {
-                    rx: prx,
-                    cur: Vec::new(),
-                    pos: 0,
-                })?;
-                let _ = writer.join();
-                d
+                w.apply(wrapped)?
             };
             let info = w.commit(&got, parent.as_ref())?;
             parent = Some(info.chain_id);
@@ -331,19 +265,5 @@ impl crate::images::Images {
             ))?;
         }
         Ok(id)
-    }
-}
-
-struct ChanWrite(std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>);
-
-impl Write for ChanWrite {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .send(Ok(b.to_vec()))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "reader gone"))?;
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }

@@ -23,6 +23,7 @@ pub mod delta_image;
 pub mod error;
 pub mod filters;
 pub mod images;
+pub mod pipe;
 pub mod pull;
 pub mod push;
 pub mod sysinfo;
@@ -40,6 +41,9 @@ pub struct Engine {
     id: String,
     images: images::Images,
     registry: registry::Client,
+    /// The read-only store of `--delta-data-root`, where delta bases may
+    /// also be found.
+    delta_store: Option<Arc<store::Store>>,
     /// Subscribers to `/events`; read by `/info`.
     events_listeners: AtomicUsize,
 }
@@ -75,13 +79,31 @@ impl Engine {
             ..Default::default()
         })
         .map_err(|e| EngineError::InvalidArgument(format!("registry configuration: {e}")))?;
+        let delta_store = match (&config.delta_data_root, &config.delta_storage_driver) {
+            (Some(root), Some(driver)) => {
+                let s = store::Store::open_readonly(root, driver)?;
+                tracing::info!(root = %root.display(), "delta data root opened read-only");
+                Some(Arc::new(s))
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                tracing::warn!("--delta-data-root and --delta-storage-driver go together; the delta data root is not used");
+                None
+            }
+            (None, None) => None,
+        };
         Ok(Self {
             images: images::Images::new(Arc::new(store)),
             registry,
+            delta_store,
             config,
             id,
             events_listeners: AtomicUsize::new(0),
         })
+    }
+
+    /// The read-only delta data root's store, when configured.
+    pub fn delta_store(&self) -> Option<&Arc<store::Store>> {
+        self.delta_store.as_ref()
     }
 
     /// The registry client (shared connection pool and token cache).

@@ -26,6 +26,11 @@ impl ImageDb {
         Ok(Self { root })
     }
 
+    /// An image database opened as it is, creating nothing.
+    pub fn at(root: PathBuf) -> Self {
+        Self { root }
+    }
+
     fn content(&self, id: &ImageId) -> PathBuf {
         self.root.join("content/sha256").join(id.hex())
     }

@@ -60,6 +60,11 @@ impl LayerDb {
         Ok(Self { root })
     }
 
+    /// A layer database opened as it is, creating nothing.
+    pub fn at(root: PathBuf) -> Self {
+        Self { root }
+    }
+
     fn layer_dir(&self, chain: &ChainId) -> PathBuf {
         self.root.join("sha256").join(chain.hex())
     }

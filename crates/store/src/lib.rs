@@ -114,6 +114,33 @@ impl Store {
         Ok((store, recovery))
     }
 
+    /// Opens another engine's data root read-only (`--delta-data-root`):
+    /// nothing is created, cleaned or written; only lookups and layer tars.
+    pub fn open_readonly(root: &Path, driver: &str) -> Result<Self, StoreError> {
+        if driver != "overlay2" {
+            return Err(StoreError::Driver(driver.to_string()));
+        }
+        let image_root = root.join("image").join(driver);
+        if !image_root.is_dir() {
+            return Err(StoreError::Invalid(format!(
+                "{} is not a {driver} data root (no {})",
+                root.display(),
+                image_root.display()
+            )));
+        }
+        Ok(Self {
+            root: root.to_path_buf(),
+            driver: driver.to_string(),
+            overlay: overlay::Overlay::at(root.join(driver)),
+            layers: layerdb::LayerDb::at(image_root.join("layerdb")),
+            images: imagedb::ImageDb::at(image_root.join("imagedb")),
+            refs: Mutex::new(refstore::RefStore::open(
+                image_root.join("repositories.json"),
+            )?),
+            distribution: image_root.join("distribution"),
+        })
+    }
+
     fn recover(&self) -> Result<Recovery, StoreError> {
         let mut r = Recovery {
             transactions: self.layers.clean_transactions()?,

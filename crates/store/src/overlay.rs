@@ -76,6 +76,11 @@ impl Overlay {
         Ok(Self { home })
     }
 
+    /// A driver home opened as it is, creating nothing (read-only stores).
+    pub fn at(home: PathBuf) -> Self {
+        Self { home }
+    }
+
     pub fn home(&self) -> &Path {
         &self.home
     }
