@@ -148,3 +148,195 @@ fn a_delta_of_unknown_images_is_a_404() {
     let r = common::raw(&d.socket, "POST", "/images/delta?src=nope&dest=nope2", None);
     assert_eq!(r.status, 404);
 }
+
+/// v1 and v2 of an app on a shared base, and the delta between them.
+struct Fixture {
+    v1: (Vec<Vec<u8>>, Vec<u8>),
+    v2: (Vec<Vec<u8>>, Vec<u8>),
+}
+
+fn fixture() -> Fixture {
+    let base = busybox_layer();
+    let data = noise(300_000, 3);
+    let mut data2 = data.clone();
+    data2[5000..5016].copy_from_slice(b"changed-by-a-fix");
+    let v1 = vec![base.clone(), layer(&[("app/data", &data), ("app/v", b"1")])];
+    let v2 = vec![
+        base,
+        layer(&[("app/data", &data2), ("app/v", b"2")]),
+        layer(&[("extra", b"new layer")]),
+    ];
+    let c1 = config(&v1, &[], "2024-01-01T00:00:00Z");
+    let c2 = config(&v2, &[], "2024-01-02T00:00:00Z");
+    Fixture {
+        v1: (v1, c1),
+        v2: (v2, c2),
+    }
+}
+
+/// A daemon that has v1 and v2 and has made `app:delta`.
+fn maker(f: &Fixture) -> Daemon {
+    let d = Daemon::new().start(&[]);
+    load(&d, &archive(&f.v1.0, &f.v1.1, &["app:v1"]));
+    load(&d, &archive(&f.v2.0, &f.v2.1, &["app:v2"]));
+    let out = d.cli(&["image", "delta", "-t", "app:delta", "app:v1", "app:v2"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    d
+}
+
+#[test]
+fn pulling_a_delta_stores_the_target_image() {
+    let Some(reg) = common::registry::Registry::start() else {
+        return;
+    };
+    let f = fixture();
+    let m = maker(&f);
+    let remote = format!("{}/fleet/app:delta", reg.host());
+    assert_eq!(m.cli(&["tag", "app:delta", &remote]).status.code(), Some(0));
+    let out = m.cli(&["push", &remote]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
+    // A device with v1 pulls the delta and gets v2, bit for bit.
+    let dev = Daemon::new().start(&[]);
+    load(&dev, &archive(&f.v1.0, &f.v1.1, &["app:v1"]));
+    let out = dev.cli(&["pull", &remote]);
+    let s = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{s}{}", text(&out.stderr));
+    assert!(s.contains("Already exists"), "{s}");
+    let i = dev.get(&format!("/images/{remote}/json")).json();
+    assert_eq!(i["Id"], sha256(&f.v2.1).as_str());
+    let want: Vec<String> = f.v2.0.iter().map(|l| sha256(l)).collect();
+    assert_eq!(i["RootFS"]["Layers"], serde_json::json!(want));
+    // The delta's digest is not recorded on the target (balena-engine #283).
+    assert_eq!(i["RepoDigests"], serde_json::json!([]));
+    // Every layer rebuilds to its diff id: save gives v2's layer tars.
+    let (_, layers) = saved(&dev, &remote);
+    assert_eq!(layers, f.v2.0);
+
+    // Pulling it again downloads nothing.
+    let s = text(&dev.cli(&["pull", &remote]).stdout);
+    assert!(!s.contains("Pull complete"), "{s}");
+
+    // A device without the basis is told so before any download.
+    let bare = Daemon::new().start(&[]);
+    let r = common::raw(
+        &bare.socket,
+        "POST",
+        &format!(
+            "/images/create?fromImage={}/fleet/app&tag=delta",
+            reg.host()
+        ),
+        None,
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    let msg = r.json()["message"].as_str().unwrap().to_string();
+    assert!(
+        msg.starts_with(&format!("loading delta base image \"{}\"", sha256(&f.v1.1))),
+        "{msg}"
+    );
+    assert!(bare
+        .get("/images/json")
+        .json()
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // The basis only in a delta data root (the other device's, read-only):
+    // common layers are taken from there too.
+    let ro = Daemon::new().start(&[
+        "--delta-data-root",
+        &dev.data_root.display().to_string(),
+        "--delta-storage-driver",
+        "overlay2",
+    ]);
+    // Remove the target from dev first so only the basis is there.
+    assert_eq!(dev.cli(&["rmi", &remote]).status.code(), Some(0));
+    let out = ro.cli(&["pull", &remote]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(
+        ro.get(&format!("/images/{remote}/json")).json()["Id"],
+        sha256(&f.v2.1).as_str()
+    );
+    let (_, layers) = saved(&ro, &remote);
+    assert_eq!(layers, f.v2.0);
+}
+
+#[test]
+fn loading_a_saved_delta_stores_the_target_image() {
+    let f = fixture();
+    let m = maker(&f);
+    let p = m.dir.path().join("delta.tar");
+    assert_eq!(
+        m.cli(&["save", "-o", &p.display().to_string(), "app:delta"])
+            .status
+            .code(),
+        Some(0)
+    );
+
+    let dev = Daemon::new().start(&[]);
+    load(&dev, &archive(&f.v1.0, &f.v1.1, &["app:v1"]));
+    let out = dev.cli(&["load", "-i", &p.display().to_string()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(
+        dev.get("/images/app:delta/json").json()["Id"],
+        sha256(&f.v2.1).as_str()
+    );
+    let (_, layers) = saved(&dev, "app:delta");
+    assert_eq!(layers, f.v2.0);
+    let out = dev.cli(&["load", "-i", &p.display().to_string()]);
+    assert!(
+        text(&out.stdout).contains("Target image already exists locally, no need to load it."),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // A corrupted delta is refused and leaves nothing behind.
+    let bad_dev = Daemon::new().start(&[]);
+    load(&bad_dev, &archive(&f.v1.0, &f.v1.1, &["app:v1"]));
+    let mut ar = std::fs::read(&p).unwrap();
+    // Flip bytes inside the first `delta` payload (after its tar header).
+    let pos = ar
+        .windows(4)
+        .position(|w| w == [0x72, 0x73, 0x02, 0x36])
+        .unwrap();
+    for b in &mut ar[pos + 40..pos + 60] {
+        *b ^= 0x5a;
+    }
+    let bp = bad_dev.dir.path().join("bad.tar");
+    std::fs::write(&bp, &ar).unwrap();
+    let out = bad_dev.cli(&["load", "-i", &bp.display().to_string()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert_eq!(bad_dev.get("/images/app:delta/json").status, 404);
+    let layers = std::fs::read_dir(bad_dev.data_root.join("image/overlay2/layerdb/sha256"))
+        .unwrap()
+        .count();
+    let dirs = std::fs::read_dir(bad_dev.data_root.join("overlay2"))
+        .unwrap()
+        .count()
+        - 1;
+    assert_eq!(layers, dirs, "staging directories left behind");
+}

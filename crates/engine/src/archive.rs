@@ -292,6 +292,7 @@ impl Images {
         &self,
         input: impl Read,
         quiet: bool,
+        delta_store: Option<&std::sync::Arc<store::Store>>,
         progress: &mut Progress<'_>,
     ) -> Result<(), EngineError> {
         let tmp_root = self.store().root().join("tmp");
@@ -314,7 +315,7 @@ impl Images {
             return Err(invalid("no images found in archive"));
         }
         for img in images {
-            self.load_one(&s, img, quiet, progress)?;
+            self.load_one(&s, img, quiet, delta_store, progress)?;
         }
         Ok(())
     }
@@ -324,10 +325,35 @@ impl Images {
         s: &Spooled,
         img: ToLoad,
         quiet: bool,
+        delta_store: Option<&std::sync::Arc<store::Store>>,
         progress: &mut Progress<'_>,
     ) -> Result<(), EngineError> {
         let config = ImageConfig::parse(img.config)
             .map_err(|e| invalid(format!("invalid image config in archive: {e}")))?;
+        // A balena delta: store the target, patching each layer against
+        // the basis (which must be here, in the store or the delta root).
+        let (config, basis) = match config
+            .delta()
+            .map_err(|e| invalid(format!("invalid delta image in archive: {e}")))?
+        {
+            None => (config, None),
+            Some(info) => {
+                let target = info
+                    .target()
+                    .map_err(|e| invalid(format!("invalid delta target config: {e}")))?;
+                if self.store().image_exists(target.id()) {
+                    progress(JsonMessage {
+                        stream: Some(
+                            "Target image already exists locally, no need to load it.\n".into(),
+                        ),
+                        ..Default::default()
+                    })?;
+                    return Ok(());
+                }
+                let basis = crate::delta_apply::Basis::find(self.store(), delta_store, &info.base)?;
+                (target, Some(basis))
+            }
+        };
         let diff_ids: Vec<DiffId> = config.diff_ids().to_vec();
         if diff_ids.len() != img.layers.len() {
             return Err(invalid(format!(
@@ -361,12 +387,15 @@ impl Images {
                 };
                 let reader = crate::compression::decompress(counted)?;
                 let mut w = self.store().begin_layer()?;
-                let got = w.apply(reader).map_err(|e| match e {
-                    store::StoreError::Apply(le) => {
-                        invalid(format!("layer {} of the archive: {le}", i + 1))
-                    }
-                    other => EngineError::Store(other),
-                })?;
+                let got = match &basis {
+                    Some(b) => crate::delta_apply::apply_delta_layer(b, reader, &mut w)?,
+                    None => w.apply(reader).map_err(|e| match e {
+                        store::StoreError::Apply(le) => {
+                            invalid(format!("layer {} of the archive: {le}", i + 1))
+                        }
+                        other => EngineError::Store(other),
+                    })?,
+                };
                 if &got != diff {
                     return Err(invalid(format!(
                         "layer {} of the archive has diff id {got}, its config says {diff}",

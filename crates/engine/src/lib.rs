@@ -19,6 +19,7 @@ pub mod archive;
 pub mod changes;
 pub mod compression;
 pub mod config;
+pub mod delta_apply;
 pub mod delta_image;
 pub mod error;
 pub mod filters;

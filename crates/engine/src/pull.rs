@@ -43,7 +43,12 @@ pub struct Prepared {
     req: PullRequest,
     manifest_digest: String,
     manifest: ImageManifest,
+    /// The image to store: for a delta, the target's config.
     config: ImageConfig,
+    /// For a delta whose target is not here yet: its basis.
+    basis: Option<crate::delta_apply::Basis>,
+    /// For a delta: the target is already here; nothing is downloaded.
+    target_present: bool,
 }
 
 pub(crate) fn registry_err(e: registry::RegistryError) -> EngineError {
@@ -163,6 +168,33 @@ impl crate::Engine {
                 "layers from manifest don't match image configuration".into(),
             ));
         }
+        // A balena delta: the stored image is the target; its layers are
+        // made from the delta's against the basis, which must be here
+        // before anything is downloaded.
+        let (config, basis, target_present) = match config
+            .delta()
+            .map_err(|e| EngineError::InvalidArgument(format!("invalid delta image: {e}")))?
+        {
+            None => (config, None, false),
+            Some(info) => {
+                let target = info.target().map_err(|e| {
+                    EngineError::InvalidArgument(format!("invalid delta target config: {e}"))
+                })?;
+                if target.diff_ids().len() != manifest.layers.len() {
+                    return Err(EngineError::InvalidArgument(
+                        "layers from manifest don't match image configuration".into(),
+                    ));
+                }
+                let store = self.images().store();
+                if store.image_exists(target.id()) {
+                    (target, None, true)
+                } else {
+                    let basis =
+                        crate::delta_apply::Basis::find(store, self.delta_store(), &info.base)?;
+                    (target, Some(basis), false)
+                }
+            }
+        };
         if let Some(os) = config.parsed().os.as_deref() {
             if !os.is_empty() && os != "linux" {
                 return Err(EngineError::InvalidArgument(format!(
@@ -175,6 +207,8 @@ impl crate::Engine {
             manifest_digest,
             manifest,
             config,
+            basis,
+            target_present,
         })
     }
 
@@ -199,6 +233,12 @@ impl crate::Engine {
         let diff_ids: Vec<DiffId> = p.config.diff_ids().to_vec();
         let chains = image::digest::chain_ids(&diff_ids);
         let store = self.images().store().clone();
+        if p.basis.is_some() {
+            // Layers the target shares with the basis may live only in the
+            // delta data root: bring them into the main store first
+            // (upstream fails there, balena-engine #24/#98).
+            self.copy_from_delta_store(&chains, &diff_ids).await?;
+        }
         // Layers already present (by chain) are not fetched; once one is
         // missing, every layer above it is fetched (its chain is new).
         let first_missing = chains
@@ -222,7 +262,7 @@ impl crate::Engine {
                 total += l.size;
             }
         }
-        let downloaded = first_missing < chains.len();
+        let downloaded = first_missing < chains.len() && !p.target_present;
         if downloaded {
             self.download_layers(&p, first_missing, &chains, total, &tx)
                 .await?;
@@ -243,14 +283,20 @@ impl crate::Engine {
                 let old = store.tag(&r, &id)?;
                 changed |= old.as_ref() != Some(&id);
             }
-            if let Ok(d) = Digest::parse(&p.manifest_digest) {
-                store.tag(&named.trimmed().with_digest(d), &id)?;
+            // The manifest digest names the delta, not the image we store:
+            // recording it on the target would lie (balena-engine #283).
+            if p.basis.is_none() && !p.target_present {
+                if let Ok(d) = Digest::parse(&p.manifest_digest) {
+                    store.tag(&named.trimmed().with_digest(d), &id)?;
+                }
             }
             let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
             let _ = store.set_image_metadata(&id, "lastTagTime", now.as_bytes());
-            for (l, d) in p.manifest.layers.iter().zip(&diff_ids) {
-                let _ = store.set_diff_id_for_blob(&l.digest, d);
-                let _ = store.add_layer_source(d, &l.digest, &format!("{reg}/{repo}"));
+            if p.basis.is_none() && !p.target_present {
+                for (l, d) in p.manifest.layers.iter().zip(&diff_ids) {
+                    let _ = store.set_diff_id_for_blob(&l.digest, d);
+                    let _ = store.add_layer_source(d, &l.digest, &format!("{reg}/{repo}"));
+                }
             }
             (id, changed)
         };
@@ -272,6 +318,44 @@ impl crate::Engine {
         send(&tx, JsonMessage::status(status, None)).await?;
         tracing::info!(image = %id.0, reference = %shown, "pulled");
         Ok(())
+    }
+
+    /// Copies layers of `chains` that only the delta data root has into
+    /// the main store (bottom up, stopping at the first one neither has).
+    async fn copy_from_delta_store(
+        &self,
+        chains: &[ChainId],
+        diff_ids: &[DiffId],
+    ) -> Result<(), EngineError> {
+        let Some(ds) = self.delta_store().cloned() else {
+            return Ok(());
+        };
+        let main = self.images().store().clone();
+        let (chains, diff_ids) = (chains.to_vec(), diff_ids.to_vec());
+        tokio::task::spawn_blocking(move || {
+            for (i, c) in chains.iter().enumerate() {
+                if main.layer_exists(c) {
+                    continue;
+                }
+                if !ds.layer_exists(c) {
+                    break;
+                }
+                let mut w = main.begin_layer()?;
+                let (ds2, c2) = (ds.clone(), c.clone());
+                let tar = crate::pipe::spawn_producer(move |out| {
+                    ds2.layer_tar(&c2, &mut *out)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                });
+                w.apply(tar)?;
+                let parent = if i == 0 { None } else { Some(&chains[i - 1]) };
+                w.commit(&diff_ids[i], parent)?;
+                tracing::info!(layer = %c, "copied a layer from the delta data root");
+            }
+            Ok::<(), EngineError>(())
+        })
+        .await
+        .map_err(|e| EngineError::Corrupt(format!("copy task: {e}")))?
     }
 
     async fn download_layers(
@@ -320,6 +404,7 @@ impl crate::Engine {
                 tx: tx.clone(),
                 totals: totals.clone(),
                 alive: alive_tx.clone(),
+                basis: p.basis.clone(),
             };
             let sem = sem.clone();
             tasks.spawn(async move {
@@ -440,6 +525,7 @@ struct LayerJob {
     tx: ProgressTx,
     totals: Arc<TotalProgress>,
     alive: mpsc::Sender<()>,
+    basis: Option<crate::delta_apply::Basis>,
 }
 
 /// What the download side hands the extraction thread.
@@ -458,11 +544,12 @@ impl LayerJob {
         let blob = self.blob.clone();
         let size = self.size;
         let alive = self.alive.clone();
+        let basis = self.basis.clone();
         let (wtx, extracted) = oneshot::channel();
         tokio::task::spawn_blocking(move || {
             // Dropped last: after the writer below, whatever happens to it.
             let _alive = alive;
-            let r = extract(store, crx, blob, size);
+            let r = extract(store, crx, blob, size, basis.as_ref());
             // Nobody waits any more (the pull was cancelled): drop the
             // staging layer here, on this thread.
             if let Err(unwanted) = wtx.send(r) {
@@ -541,6 +628,7 @@ fn extract(
     mut rx: mpsc::Receiver<Chunk>,
     blob: Digest,
     size: u64,
+    basis: Option<&crate::delta_apply::Basis>,
 ) -> Result<store::LayerWriter, EngineError> {
     loop {
         let mut writer = store.begin_layer()?;
@@ -550,13 +638,14 @@ fn extract(
             restart: false,
         };
         let mut verifying = image::VerifyingReader::with_size(&mut reader, blob.clone(), size);
-        let applied = crate::compression::decompress(&mut verifying).and_then(|r| {
-            writer.apply(r).map_err(|e| match e {
+        let applied = crate::compression::decompress(&mut verifying).and_then(|r| match basis {
+            Some(b) => crate::delta_apply::apply_delta_layer(b, r, &mut writer),
+            None => writer.apply(r).map_err(|e| match e {
                 store::StoreError::Apply(le) => {
                     EngineError::InvalidArgument(format!("failed to register layer {blob}: {le}"))
                 }
                 other => EngineError::Store(other),
-            })
+            }),
         });
         // Read what the decompressor left (gzip trailer, tar padding) so the
         // verifier sees every byte and checks the digest at the end.

@@ -14,7 +14,9 @@
 //! - [`tarsplit`]: the tar-split format, byte-compatible with Go's
 //!   `github.com/vbatts/tar-split` as Docker writes it: the JSON-lines
 //!   codec, the [`Disassembler`] (a reader adapter that parses the tar stream
-//!   and records it), [`assemble`] and [`verify_layer`].
+//!   and records it), [`assemble`] and [`verify_layer`], and
+//!   [`SeekableTar`] / [`ConcatSeek`] (random access to the original tars
+//!   of one layer or of an image, the basis stream of binary deltas).
 //! - [`apply`]: [`apply_layer`] (overlay2 extraction, hostile-input checks,
 //!   early writeback) and [`sync_layer`].
 //!
@@ -39,7 +41,8 @@ pub mod tarsplit;
 
 pub use apply::{apply_layer, sync_layer, ApplyOptions, ApplyStats, LayerError};
 pub use tarsplit::{
-    assemble, verify_layer, Disassembler, Limits, TarEntry, TarSplitError, Timestamp,
+    assemble, verify_layer, ConcatSeek, Disassembler, Limits, SeekError, SeekableTar, TarEntry,
+    TarSplitError, Timestamp,
 };
 
 /// Entry points shared by the fuzz targets and the corpus-replay tests.

@@ -54,3 +54,14 @@ fn tarsplit_seed_ok_json_reassembles() {
     layer::assemble(&gz[..], root.path(), &mut out).unwrap();
     assert_eq!(out, b"HDRhelloworld");
 }
+
+#[test]
+fn seek_corpus_replays() {
+    let scratch = tempfile::tempdir().unwrap();
+    for (name, data) in corpus("seek") {
+        eprintln!("seek corpus: {name}");
+        let checked = layer::fuzzing::seek_bytes(&data, scratch.path());
+        // The seeds build valid layers, except the one with a duplicate.
+        assert_eq!(checked, name != "dup-names", "{name}");
+    }
+}

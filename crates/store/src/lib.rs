@@ -235,6 +235,11 @@ impl Store {
         })
     }
 
+    /// Where a layer's tar-split is kept.
+    pub fn tar_split_path(&self, chain: &ChainId) -> PathBuf {
+        self.layers.tar_split_path(chain)
+    }
+
     /// Recomputes a layer's diff id from its files (an fsck).
     pub fn verify_layer(&self, chain: &ChainId) -> Result<(), StoreError> {
         let info = self

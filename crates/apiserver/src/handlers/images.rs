@@ -158,7 +158,10 @@ fn load(ctx: Ctx) -> HandlerFuture {
         let engine = ctx.state.engine.clone();
         let mut reader = crate::stream::body_reader(ctx.body);
         Ok(progress_stream(move |progress| {
-            let r = engine.images().load_archive(&mut reader, quiet, progress);
+            let r =
+                engine
+                    .images()
+                    .load_archive(&mut reader, quiet, engine.delta_store(), progress);
             // Read what the client still sends (tar padding after the end
             // blocks), so it is not cut off mid-upload.
             let _ = std::io::copy(&mut reader, &mut std::io::sink());

@@ -26,7 +26,10 @@ fn lossy(name: &[u8]) -> String {
 /// and a FIFO would block); the file is then resolved again for reading
 /// (reopening the `O_PATH` descriptor would need `/proc`) and must be the
 /// same inode.
-fn open_content(root: BorrowedFd<'_>, name: &[u8]) -> Result<(File, u64), TarSplitError> {
+pub(crate) fn open_content(
+    root: BorrowedFd<'_>,
+    name: &[u8],
+) -> Result<(File, u64), TarSplitError> {
     let open_err = |source: std::io::Error| TarSplitError::OpenFile {
         name: lossy(name),
         source,

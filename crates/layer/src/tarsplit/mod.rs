@@ -13,6 +13,7 @@ mod asm;
 mod codec;
 mod disasm;
 mod header;
+mod seek;
 
 use std::path::PathBuf;
 
@@ -20,6 +21,7 @@ pub(crate) use asm::assemble_json;
 pub use asm::{assemble, verify_layer};
 pub use disasm::{Disassembler, Limits, TarEntry};
 pub use header::Timestamp;
+pub use seek::{ConcatSeek, SeekError, SeekableTar};
 
 /// CRC-64 as Go's `crc64.MakeTable(crc64.ISO)` computes it (slice-by-16
 /// tables: 32 KiB, about 4x faster than byte-wise on file content).
