@@ -117,6 +117,38 @@ fn a_delta_patches_the_basis_into_the_target_with_rdiff() {
     let dir = d.dir.path();
     std::fs::write(dir.join("basis"), &basis).unwrap();
     std::fs::write(dir.join("delta"), &delta).unwrap();
+    // The basis signature we cached is exactly rdiff's with balena's settings.
+    let st = std::process::Command::new(rdiff)
+        .args([
+            "-H",
+            "blake2",
+            "-R",
+            "rollsum",
+            "-b",
+            "512",
+            "-S",
+            "32",
+            "signature",
+            "basis",
+            "basis.sig",
+        ])
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let cached = d
+        .data_root
+        .join("delta-signatures")
+        .join(format!("{}.sig", &sha256(&c1)[7..]));
+    assert_eq!(
+        std::fs::read(&cached).unwrap(),
+        std::fs::read(dir.join("basis.sig")).unwrap()
+    );
+    // A second delta from the same basis reuses it and gives the same delta.
+    let out = d.cli(&["image", "delta", "-t", "app:delta2", "app:v1", "app:v2"]);
+    assert_eq!(out.status.code(), Some(0));
+    let (_, again) = saved(&d, "app:delta2");
+    assert_eq!(again, layers);
     let st = std::process::Command::new(rdiff)
         .args(["patch", "basis", "delta", "out"])
         .current_dir(dir)

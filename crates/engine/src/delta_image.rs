@@ -21,14 +21,20 @@ use crate::EngineError;
 /// The empty layer: two zero blocks (Docker's `layer.EmptyLayer`).
 const EMPTY_TAR: [u8; 1024] = [0; 1024];
 
-/// Streams the basis layers' tars, one after the other, from a thread.
-fn basis_reader(store: std::sync::Arc<store::Store>, chains: Vec<ChainId>) -> impl Read {
-    crate::pipe::spawn_producer(move |w| {
-        for c in chains {
-            store.layer_tar(&c, &mut *w).map_err(|e| e.to_string())?;
-        }
-        Ok(())
-    })
+/// Where the signature of a basis image is cached.
+fn signature_cache_path(store: &store::Store, basis: &ImageId) -> std::path::PathBuf {
+    store
+        .root()
+        .join("delta-signatures")
+        .join(format!("{}.sig", basis.hex()))
+}
+
+fn save_signature(path: &std::path::Path, sig: &delta::Signature) -> Result<(), String> {
+    let dir = path.parent().ok_or("no directory")?;
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    sig.write_to(&mut buf).map_err(|e| e.to_string())?;
+    store::fsutil::write_atomic(path, &buf).map_err(|e| e.to_string())
 }
 
 /// Reports bytes read as Docker progress, every 512 KiB at most.
@@ -111,32 +117,42 @@ impl crate::images::Images {
         let src_chains = image::digest::chain_ids(src_img.config.diff_ids());
         let dst_chains = image::digest::chain_ids(dst_img.config.diff_ids());
 
-        // Fingerprint the basis.
-        let basis_total: i64 = src_chains
-            .iter()
-            .filter_map(|c| store.layer(c).ok().flatten())
-            .map(|l| l.size as i64)
-            .sum();
+        // Fingerprint the basis, or reuse its cached signature: the key is
+        // the basis image id, which names its content exactly.
         let started = Instant::now();
-        let sig = {
-            let mut pr = ProgressRead {
-                inner: std::io::BufReader::with_capacity(
-                    64 << 10,
-                    basis_reader(store.clone(), src_chains.clone()),
-                ),
-                done: 0,
-                total: basis_total,
-                last: 0,
-                id: src.to_string(),
-                action: "Fingerprinting",
-                progress,
-            };
-            delta::Signature::generate(
-                &mut pr,
-                delta::SignatureParams::default(),
-                delta::default_threads(),
-            )
-            .map_err(|e| EngineError::Corrupt(format!("fingerprinting {src}: {e}")))?
+        let cache = signature_cache_path(&store, &src_id);
+        let cached = std::fs::File::open(&cache)
+            .ok()
+            .and_then(|f| delta::Signature::read(std::io::BufReader::new(f)).ok())
+            .filter(|s| s.params() == delta::SignatureParams::default());
+        let sig = match cached {
+            Some(sig) => {
+                tracing::debug!(basis = %src_id, "using the cached basis signature");
+                sig
+            }
+            None => {
+                let basis = crate::delta_apply::Basis::find(&store, None, &src_id)?.open()?;
+                let total = basis.len() as i64;
+                let mut pr = ProgressRead {
+                    inner: std::io::BufReader::with_capacity(64 << 10, basis),
+                    done: 0,
+                    total,
+                    last: 0,
+                    id: src.to_string(),
+                    action: "Fingerprinting",
+                    progress,
+                };
+                let sig = delta::Signature::generate(
+                    &mut pr,
+                    delta::SignatureParams::default(),
+                    delta::default_threads(),
+                )
+                .map_err(|e| EngineError::Corrupt(format!("fingerprinting {src}: {e}")))?;
+                if let Err(e) = save_signature(&cache, &sig) {
+                    tracing::warn!(error = %e, "could not cache the basis signature");
+                }
+                sig
+            }
         };
         progress(JsonMessage::status(
             format!("Fingerprint complete, took {:?}", started.elapsed()),

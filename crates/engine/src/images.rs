@@ -497,6 +497,13 @@ impl Images {
         let parent = self.parent_of(id);
         let used = self.chains_in_use(id);
         self.store.remove_image(id).map_err(store_err)?;
+        // Its cached delta signature, if it was ever a delta basis.
+        let _ = std::fs::remove_file(
+            self.store
+                .root()
+                .join("delta-signatures")
+                .join(format!("{}.sig", id.hex())),
+        );
         let mut records = vec![DeleteItem::Deleted(id.to_string())];
         for c in Self::chains(&img.config).into_iter().rev() {
             if used.contains(&c) {
