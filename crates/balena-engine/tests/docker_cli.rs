@@ -75,3 +75,68 @@ fn docker_version_and_info_show_our_values() {
         format!("{} {}", info["ID"].as_str().unwrap(), info["NCPU"])
     );
 }
+
+#[test]
+fn docker_pulls_lists_saves_loads_and_removes_images() {
+    let Some(docker) = docker() else {
+        println!("SKIP: no docker client on PATH");
+        return;
+    };
+    let Some(reg) = common::registry::Registry::start() else {
+        return;
+    };
+    let (layers, cfg) = common::images::busybox_image(&[("hello", b"world")], &[("a", "b")]);
+    reg.push("compat/img", "1", &layers, &cfg);
+    let d = Daemon::new().start(&[]);
+    let name = format!("{}/compat/img:1", reg.host());
+    let id = common::images::sha256(&cfg);
+
+    let (code, out, err) = run(&d, &docker, &["pull", &name]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("Pull complete") || out.contains("Downloaded newer image"),
+        "{out}"
+    );
+    let (code, out, _) = run(
+        &d,
+        &docker,
+        &["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.trim(),
+        format!("{}/compat/img:1 {}", reg.host(), &id[7..19])
+    );
+    let (code, out, _) = run(
+        &d,
+        &docker,
+        &[
+            "image",
+            "inspect",
+            "-f",
+            "{{.Id}} {{index .Config.Labels \"a\"}}",
+            &name,
+        ],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), format!("{id} b"));
+
+    let saved = d.dir.path().join("docker-saved.tar");
+    let (code, _, err) = run(
+        &d,
+        &docker,
+        &["save", "-o", &saved.display().to_string(), &name],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(&d, &docker, &["rmi", &name]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("Deleted: {id}")), "{out}");
+    let (code, out, err) = run(&d, &docker, &["load", "-i", &saved.display().to_string()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("Loaded image: {name}")), "{out}");
+    let (code, out, _) = run(&d, &docker, &["tag", &name, "compat:local"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out, err) = run(&d, &docker, &["rmi", "does-not-exist"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("No such image"), "{out}{err}");
+}
