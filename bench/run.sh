@@ -40,3 +40,4 @@ if not d:
     print("(dockerd not installed: no Docker figures)")
 print("targets: start to ready < 50 ms, idle RSS < 8 MiB")
 PY
+bench/pull.sh
