@@ -75,6 +75,7 @@ fn run(config: DaemonConfig, started: Instant) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.engine.exec_root)
         .with_context(|| format!("create exec root {}", config.engine.exec_root.display()))?;
 
+    engine::mem::limit_arenas();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(worker_threads())
         .max_blocking_threads(64)

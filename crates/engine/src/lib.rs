@@ -24,6 +24,7 @@ pub mod delta_image;
 pub mod error;
 pub mod filters;
 pub mod images;
+pub mod mem;
 pub mod pipe;
 pub mod pull;
 pub mod push;
@@ -61,11 +62,18 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Opens the engine on its data root, creating the directories it owns.
     pub fn open(config: EngineConfig) -> Result<Self, EngineError> {
-        std::fs::create_dir_all(&config.data_root).map_err(|source| EngineError::Io {
-            op: "create data root",
-            path: config.data_root.clone(),
-            source,
-        })?;
+        if !config.data_root.exists() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o710)
+                .create(&config.data_root)
+                .map_err(|source| EngineError::Io {
+                    op: "create data root",
+                    path: config.data_root.clone(),
+                    source,
+                })?;
+        }
         let id = engine_id(&config.data_root)?;
         let (store, recovery) = store::Store::open(&config.data_root, &config.storage_driver)?;
         if recovery != store::Recovery::default() {

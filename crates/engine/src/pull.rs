@@ -317,6 +317,7 @@ impl crate::Engine {
         };
         send(&tx, JsonMessage::status(status, None)).await?;
         tracing::info!(image = %id.0, reference = %shown, "pulled");
+        crate::mem::trim();
         Ok(())
     }
 
@@ -539,7 +540,9 @@ impl LayerJob {
     /// Streams the blob into a staging layer; returns it ready to commit.
     async fn download(&self) -> Result<store::LayerWriter, EngineError> {
         let id = short(&self.blob);
-        let (ctx, crx) = mpsc::channel::<Chunk>(8);
+        // A few chunks in flight per layer: enough to keep the extractor busy,
+        // little enough that three concurrent layers stay within a few MiB.
+        let (ctx, crx) = mpsc::channel::<Chunk>(3);
         let store = self.store.clone();
         let blob = self.blob.clone();
         let size = self.size;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use image::ImageId;
 
-use crate::fsutil::{is_atomic_temp, write_atomic};
+use crate::fsutil::{is_atomic_temp, write_atomic, write_atomic_mode};
 use crate::StoreError;
 
 #[derive(Debug, Clone)]
@@ -48,7 +48,7 @@ impl ImageDb {
         let id = ImageId::from_config_bytes(raw);
         let p = self.content(&id);
         if !p.exists() {
-            write_atomic(&p, raw).map_err(io("write image config", &p))?;
+            write_atomic_mode(&p, raw, 0o600).map_err(io("write image config", &p))?;
         }
         Ok(id)
     }

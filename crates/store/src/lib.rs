@@ -99,6 +99,21 @@ impl Store {
             return Err(StoreError::Driver(driver.to_string()));
         }
         let image_root = root.join("image").join(driver);
+        // Image configs can hold secrets (Env): like Docker, keep image/
+        // to root.
+        let image_dir = root.join("image");
+        if !image_dir.exists() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&image_dir)
+                .map_err(|source| StoreError::Io {
+                    op: "create directory",
+                    path: image_dir.clone(),
+                    source,
+                })?;
+        }
         let store = Self {
             root: root.to_path_buf(),
             driver: driver.to_string(),

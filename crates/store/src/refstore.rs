@@ -9,7 +9,7 @@ use image::reference::Named;
 use image::ImageId;
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil::write_atomic;
+use crate::fsutil::write_atomic_mode;
 use crate::StoreError;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -46,7 +46,7 @@ impl RefStore {
     fn save(&self) -> Result<(), StoreError> {
         let data = serde_json::to_vec(&self.file)
             .map_err(|e| StoreError::Invalid(format!("encode references: {e}")))?;
-        write_atomic(&self.path, &data).map_err(|source| StoreError::Io {
+        write_atomic_mode(&self.path, &data, 0o600).map_err(|source| StoreError::Io {
             op: "write",
             path: self.path.clone(),
             source,
