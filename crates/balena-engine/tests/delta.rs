@@ -372,3 +372,44 @@ fn loading_a_saved_delta_stores_the_target_image() {
         - 1;
     assert_eq!(layers, dirs, "staging directories left behind");
 }
+
+#[test]
+fn reordered_layers_make_small_deltas_that_apply() {
+    let d = Daemon::new().start(&[]);
+    let base = busybox_layer();
+    let a = layer(&[("a.bin", &noise(200_000, 21))]);
+    let b = layer(&[("b.bin", &noise(200_000, 22))]);
+    let v1 = vec![base.clone(), a.clone(), b.clone()];
+    let v2 = vec![base, b, a];
+    let c1 = config(&v1, &[], "2024-01-01T00:00:00Z");
+    let c2 = config(&v2, &[], "2024-01-02T00:00:00Z");
+    load(&d, &archive(&v1, &c1, &["ro:v1"]));
+    load(&d, &archive(&v2, &c2, &["ro:v2"]));
+    let out = d.cli(&["image", "delta", "-t", "ro:delta", "ro:v1", "ro:v2"]);
+    let s = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{s}{}", text(&out.stderr));
+    assert_eq!(s.matches("Skipping common layer").count(), 1, "{s}");
+    assert_eq!(s.matches("Delta complete").count(), 2, "{s}");
+    let (_, layers) = saved(&d, "ro:delta");
+    for l in &layers[1..] {
+        assert!(l.len() < 8 << 10, "a moved layer costs {} bytes", l.len());
+    }
+    // Applied on a device with v1: v2 comes back.
+    let p = d.dir.path().join("ro-delta.tar");
+    assert_eq!(
+        d.cli(&["save", "-o", &p.display().to_string(), "ro:delta"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let dev = Daemon::new().start(&[]);
+    load(&dev, &archive(&v1, &c1, &["ro:v1"]));
+    let out = dev.cli(&["load", "-i", &p.display().to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        dev.get("/images/ro:delta/json").json()["Id"],
+        sha256(&c2).as_str()
+    );
+    let (_, got) = saved(&dev, "ro:delta");
+    assert_eq!(got, v2);
+}
