@@ -655,7 +655,8 @@ def main():
     d = tempfile.mkdtemp(prefix="bench-delta-files-", dir=WORK_DIR)
     reg_dir = tempfile.mkdtemp(prefix="bench-delta-registry-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     started = []
-    res = {"work_dir": WORK_DIR, "root": root, "cpus": os.cpu_count(), "runs": RUNS}
+    res = {"work_dir": WORK_DIR, "root": root, "cpus": os.cpu_count(), "runs": RUNS,
+           "loadavg_at_start": open("/proc/loadavg").read().split()[:3]}
     try:
         log("generating images ...")
         imgs = build_images(d)
@@ -691,6 +692,13 @@ def main():
                 fp = re.search(r"Fingerprint complete, took ([\d.]+)(ms|s|µs)", r.stdout)
                 if fp:
                     m["fingerprint_s"] = float(fp.group(1)) / {"s": 1, "ms": 1e3, "µs": 1e6}[fp.group(2)]
+                # when each phase's last line reached the CLI (since the request)
+                for key, pat in (("fingerprint_done_s", "Fingerprint complete"),
+                                 ("deltas_done_s", "Delta complete"),
+                                 ("created_s", "Created delta")):
+                    ts = [t for t, l in r.stamps if pat in l]
+                    if ts:
+                        m[key] = round(ts[-1], 3)
                 one[which] = m
             one["rss_after_kib"] = status_kib(a.p.pid, "VmRSS")
             creates.append(one)

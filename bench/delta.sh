@@ -57,6 +57,9 @@ row("delta layer tars: uncompressed", kib(d["tar_bytes"]), "", "")
 row("delta layer tars: gzip -6 (pushed)", kib(d["gzip_bytes"]), "", "")
 row("create time, first", sec(c1["wall_s"]), sec(rd["total_s"]), sec(zs["total_s"]))
 row("  of which fingerprint/signature", sec(c1.get("fingerprint_s", float("nan"))), sec(rd["signature_s"]), "")
+if "deltas_done_s" in c1 and "fingerprint_done_s" in c1:
+    row("  of which the layer deltas", sec(c1["deltas_done_s"] - c1["fingerprint_done_s"]),
+        sec(rd["total_s"] - rd["signature_s"]), "")
 row("create time, second (cached sig.)", sec(c2["wall_s"]), sec(rd["total_s"] - rd["signature_s"]), "")
 row("create peak RSS, first", rss(peak(c1)), rss(rd["peak_rss_kib"]), rss(zs["peak_rss_kib"]))
 row("create peak RSS, second", rss(peak(c2)), "", "")

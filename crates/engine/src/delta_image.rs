@@ -274,6 +274,7 @@ impl crate::images::Images {
             None,
         ))?;
         progress(JsonMessage::status(format!("Created delta: {id}"), None))?;
+        crate::mem::trim();
         if let Some(t) = target_tag {
             progress(JsonMessage::status(
                 format!("Successfully tagged {}\n", t.familiar_string()),
