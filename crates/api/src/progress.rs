@@ -101,31 +101,39 @@ impl JsonMessage {
     }
 }
 
-/// Go's `units.HumanSize`: decimal units, four significant digits.
-pub fn human_size(n: f64) -> String {
-    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+/// Decimal unit names (`units.HumanSize`).
+pub const DECIMAL_UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+/// Binary unit names (`units.BytesSize`).
+pub const BINARY_UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+
+/// Go's `units.CustomSize("%.<digits>g%s", n, base, names)`: divide by
+/// `base` until below it, then print with `digits` significant digits and
+/// no trailing zeros.
+pub fn format_units(n: f64, base: f64, names: &[&str; 9], digits: i32) -> String {
     let mut v = n;
     let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
+    while v >= base && i < names.len() - 1 {
+        v /= base;
         i += 1;
     }
-    format!("{}{}", sig4(v), UNITS[i])
+    let shown = if v == 0.0 {
+        "0".to_string()
+    } else {
+        let int_digits = v.abs().log10().floor() as i32 + 1;
+        let decimals = (digits - int_digits).max(0) as usize;
+        let s = format!("{v:.decimals$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    };
+    format!("{shown}{}", names[i])
 }
 
-/// `%.4g` for values below 1000.
-fn sig4(v: f64) -> String {
-    if v == 0.0 {
-        return "0".to_string();
-    }
-    let digits = v.abs().log10().floor() as i32 + 1;
-    let decimals = (4 - digits).max(0) as usize;
-    let s = format!("{v:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
+/// Go's `units.HumanSize`: decimal units, four significant digits.
+pub fn human_size(n: f64) -> String {
+    format_units(n, 1000.0, &DECIMAL_UNITS, 4)
 }
 
 /// Docker's progress text as a daemon renders it (no terminal: width 200,

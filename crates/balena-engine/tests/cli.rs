@@ -7,9 +7,7 @@ use std::process::Command;
 
 use common::Daemon;
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::text;
 
 #[test]
 fn version_shows_client_and_server() {

@@ -9,23 +9,10 @@ use std::process::{Command, Stdio};
 use common::images::{archive, busybox_image, sha256};
 use common::{raw, Daemon};
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::text;
 
-/// Loads an archive through the CLI and returns its stdout.
 fn load(d: &Daemon, ar: &[u8]) -> String {
-    let p = d.dir.path().join(format!("ar-{}.tar", &sha256(ar)[7..19]));
-    std::fs::write(&p, ar).unwrap();
-    let out = d.cli(&["load", "-i", &p.display().to_string()]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
+    common::load_archive(d, ar)
 }
 
 #[test]

@@ -7,9 +7,7 @@ use common::images::{busybox_image, config, layer, sha256};
 use common::registry::Registry;
 use common::{raw, Daemon};
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::text;
 
 #[test]
 fn pull_stores_the_image_and_reports_like_docker() {

@@ -11,9 +11,7 @@ use common::registry::Registry;
 use common::Daemon;
 use nix::sys::signal::Signal;
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::text;
 
 #[test]
 fn a_pull_resumes_across_many_cut_connections() {

@@ -7,15 +7,10 @@ use common::images::{archive, busybox_image, sha256};
 use common::registry::Registry;
 use common::Daemon;
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::text;
 
 fn load(d: &Daemon, ar: &[u8]) {
-    let p = d.dir.path().join(format!("ar-{}.tar", &sha256(ar)[7..19]));
-    std::fs::write(&p, ar).unwrap();
-    let out = d.cli(&["load", "-i", &p.display().to_string()]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    common::load_archive(d, ar);
 }
 
 #[test]

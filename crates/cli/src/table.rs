@@ -78,26 +78,7 @@ pub fn human_duration(secs: i64) -> String {
 /// `units.HumanSizeWithPrecision(n, 3)`: decimal units, three significant
 /// digits (`4.26MB`).
 pub fn human_size3(n: f64) -> String {
-    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-    let mut v = n;
-    let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    let s = if v == 0.0 {
-        "0".to_string()
-    } else {
-        let digits = v.abs().log10().floor() as i32 + 1;
-        let decimals = (3 - digits).max(0) as usize;
-        let s = format!("{v:.decimals$}");
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        }
-    };
-    format!("{s}{}", UNITS[i])
+    api::progress::format_units(n, 1000.0, &api::progress::DECIMAL_UNITS, 3)
 }
 
 /// Shortens an id the way Docker shows it: without `sha256:`, 12 chars.

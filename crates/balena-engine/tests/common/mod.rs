@@ -194,6 +194,29 @@ impl Drop for Daemon {
     }
 }
 
+/// Process output as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Loads a `docker save` archive through the CLI; returns its stdout.
+pub fn load_archive(d: &Daemon, ar: &[u8]) -> String {
+    let p = d
+        .dir
+        .path()
+        .join(format!("ar-{}.tar", &images::sha256(ar)[7..19]));
+    std::fs::write(&p, ar).unwrap();
+    let out = d.cli(&["load", "-i", &p.display().to_string()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
 /// A raw HTTP answer.
 #[derive(Debug)]
 pub struct Raw {

@@ -130,29 +130,7 @@ pub async fn version(env: &Env, args: VersionArgs) -> Result<(), Failure> {
 
 /// Go's `units.BytesSize`: binary units, four significant digits.
 pub fn bytes_size(n: f64) -> String {
-    const UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
-    let mut v = n;
-    let mut i = 0;
-    while v >= 1024.0 && i < UNITS.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    format!("{}{}", sig4(v), UNITS[i])
-}
-
-/// `%.4g` without exponent (values here are below 1024).
-fn sig4(v: f64) -> String {
-    if v == 0.0 {
-        return "0".to_string();
-    }
-    let digits = v.abs().log10().floor() as i32 + 1;
-    let decimals = (4 - digits).max(0) as usize;
-    let s = format!("{v:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
+    api::progress::format_units(n, 1024.0, &api::progress::BINARY_UNITS, 4)
 }
 
 fn render_info(env: &Env, i: &SystemInfo) -> String {
