@@ -52,5 +52,10 @@ if [ "$(printf '%s\n%s\n' "$min" "$have" | sort -V | head -1)" != "$min" ]; then
     exit 1
 fi
 if [ "$want" = test ]; then
+    # docker-py, for the client compatibility test.
+    if command -v python3 >/dev/null && ! python3 -c 'import docker' 2>/dev/null; then
+        python3 -m pip install -q --disable-pip-version-check docker 2>/dev/null \
+            || echo "deps: could not install docker-py; its test will be skipped" >&2
+    fi
     rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt 2>/dev/null || true
 fi

@@ -140,3 +140,38 @@ fn docker_pulls_lists_saves_loads_and_removes_images() {
     assert_ne!(code, 0);
     assert!(err.contains("No such image"), "{out}{err}");
 }
+
+#[test]
+fn docker_py_pulls_lists_tags_and_removes_images() {
+    let ok = Command::new("python3")
+        .args(["-c", "import docker"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        println!("SKIP: docker-py is not installed (scripts/deps.sh test installs it)");
+        return;
+    }
+    let Some(reg) = common::registry::Registry::start() else {
+        return;
+    };
+    let (layers, cfg) = common::images::busybox_image(&[("py", b"1")], &[]);
+    reg.push("compat/py", "1", &layers, &cfg);
+    let d = Daemon::new().start(&[]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/docker_py.py");
+    let out = Command::new("python3")
+        .args([
+            script,
+            &d.socket.display().to_string(),
+            &reg.host(),
+            &common::images::sha256(&cfg),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
