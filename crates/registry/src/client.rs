@@ -194,16 +194,37 @@ impl Client {
             auth,
         };
         let path = format!("/v2/{repository}/manifests/{reference}");
-        let endpoints = self.inner.endpoints(registry, false).await?;
+        let headers = &headers;
+        self.on_pull_endpoints(registry, |ep| {
+            let (ctx, path) = (&ctx, &path);
+            async move {
+                self.get_manifest_at(&ep, ctx, path, headers.clone(), reference)
+                    .await
+            }
+        })
+        .await
+    }
+
+    /// Runs `attempt` on each pull endpoint in turn (Docker Hub mirrors
+    /// first): a mirror's failure moves on to the next endpoint; the
+    /// registry's own answer is final.
+    async fn on_pull_endpoints<T, F, Fut>(
+        &self,
+        registry: &str,
+        mut attempt: F,
+    ) -> Result<T, RegistryError>
+    where
+        F: FnMut(Endpoint) -> Fut,
+        Fut: std::future::Future<Output = Result<T, RegistryError>>,
+    {
         let mut last = None;
-        for ep in &endpoints {
-            match self
-                .get_manifest_at(ep, &ctx, &path, headers.clone(), reference)
-                .await
-            {
-                Ok(f) => return Ok(f),
-                Err(e) if ep.mirror => {
-                    tracing::warn!(mirror = %ep.host, error = %e, "mirror failed, trying the next endpoint");
+        for ep in self.inner.endpoints(registry, false).await? {
+            let mirror = ep.mirror;
+            let host = ep.host.clone();
+            match attempt(ep).await {
+                Ok(v) => return Ok(v),
+                Err(e) if mirror => {
+                    tracing::warn!(mirror = %host, error = %e, "mirror failed, trying the next endpoint");
                     last = Some(e);
                 }
                 Err(e) => return Err(e),
@@ -294,48 +315,37 @@ impl Client {
             auth,
         };
         let path = format!("/v2/{repository}/blobs/{digest}");
-        let endpoints = self.inner.endpoints(registry, false).await?;
-        let mut last = None;
-        for ep in &endpoints {
-            let attempt = async {
-                let url = self.inner.url(ep, &path)?;
-                let resp = self
-                    .inner
-                    .send(&ctx, Method::GET, url, HeaderMap::new(), Body::Empty, true)
-                    .await?;
-                if !resp.status.is_success() {
-                    return Err(self
+        let bytes = self
+            .on_pull_endpoints(registry, |ep| {
+                let (ctx, path) = (&ctx, &path);
+                async move {
+                    let url = self.inner.url(&ep, path)?;
+                    let resp = self
                         .inner
-                        .error_from(&ctx, &Op::PullBlob { digest }, resp)
-                        .await);
-                }
-                self.read_body(&ctx, resp, max_size, &format!("blob {digest}"))
-                    .await
-            };
-            match attempt.await {
-                Ok(bytes) => {
-                    let actual = sha256_digest(&bytes);
-                    if actual != digest {
-                        return Err(RegistryError::DigestMismatch {
-                            registry: registry.to_owned(),
-                            repository: repository.to_owned(),
-                            what: format!("blob {digest}"),
-                            expected: digest.to_owned(),
-                            actual,
-                        });
+                        .send(ctx, Method::GET, url, HeaderMap::new(), Body::Empty, true)
+                        .await?;
+                    if !resp.status.is_success() {
+                        return Err(self
+                            .inner
+                            .error_from(ctx, &Op::PullBlob { digest }, resp)
+                            .await);
                     }
-                    return Ok(bytes);
+                    self.read_body(ctx, resp, max_size, &format!("blob {digest}"))
+                        .await
                 }
-                Err(e) if ep.mirror => {
-                    tracing::warn!(mirror = %ep.host, error = %e, "mirror failed, trying the next endpoint");
-                    last = Some(e);
-                }
-                Err(e) => return Err(e),
-            }
+            })
+            .await?;
+        let actual = sha256_digest(&bytes);
+        if actual != digest {
+            return Err(RegistryError::DigestMismatch {
+                registry: registry.to_owned(),
+                repository: repository.to_owned(),
+                what: format!("blob {digest}"),
+                expected: digest.to_owned(),
+                actual,
+            });
         }
-        Err(last.unwrap_or_else(|| RegistryError::InvalidRegistry {
-            registry: registry.to_owned(),
-        }))
+        Ok(bytes)
     }
 
     /// A resumable download of a blob (see [`BlobStream`]). Nothing is sent
