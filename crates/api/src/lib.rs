@@ -10,6 +10,7 @@
 //!
 //! Must not: depend on the engine, on HTTP crates or on tokio.
 
+pub mod container;
 pub mod error;
 pub mod image;
 pub mod progress;
