@@ -127,18 +127,81 @@ impl LayerDb {
         let dir = self.root.join("mounts");
         let mut out = Vec::new();
         for e in std::fs::read_dir(&dir).map_err(io("list", &dir))?.flatten() {
-            let p = e.path();
-            let Some(mount_id) = read_opt(&p.join("mount-id"))? else {
-                continue;
-            };
-            out.push(MountInfo {
-                container_id: e.file_name().to_string_lossy().into_owned(),
-                mount_id,
-                init_id: read_opt(&p.join("init-id"))?,
-                parent: read_opt(&p.join("parent"))?.and_then(|s| s.parse().ok()),
-            });
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(m) = self.mount(&name)? {
+                out.push(m);
+            }
         }
         Ok(out)
+    }
+
+    fn mount_dir(&self, container_id: &str) -> PathBuf {
+        self.root.join("mounts").join(container_id)
+    }
+
+    /// One container's mount record; None when it has none (or only a
+    /// record without `mount-id`, which Docker writes first).
+    pub fn mount(&self, container_id: &str) -> Result<Option<MountInfo>, StoreError> {
+        let p = self.mount_dir(container_id);
+        let Some(mount_id) = read_opt(&p.join("mount-id"))? else {
+            return Ok(None);
+        };
+        Ok(Some(MountInfo {
+            container_id: container_id.to_string(),
+            mount_id,
+            init_id: read_opt(&p.join("init-id"))?.filter(|s| !s.is_empty()),
+            parent: read_opt(&p.join("parent"))?.and_then(|s| s.parse().ok()),
+        }))
+    }
+
+    /// Records a container mount durably and in one step: the files are
+    /// written and synced in a `tmp/` directory that is renamed into
+    /// `mounts/<container-id>`. Fails with
+    /// [`StoreError::ContainerLayerExists`] when the container has one.
+    pub fn put_mount(&self, m: &MountInfo) -> Result<(), StoreError> {
+        let target = self.mount_dir(&m.container_id);
+        // A directory without `mount-id` (Docker interrupted before its
+        // first write) is no record; the rename replaces it when empty.
+        if self.mount(&m.container_id)?.is_some() {
+            return Err(StoreError::ContainerLayerExists(m.container_id.clone()));
+        }
+        let tx = self.begin()?;
+        tx.write("mount-id", m.mount_id.as_bytes())?;
+        if let Some(i) = &m.init_id {
+            tx.write("init-id", i.as_bytes())?;
+        }
+        if let Some(p) = &m.parent {
+            tx.write("parent", p.as_str().as_bytes())?;
+        }
+        tx.commit_to(&target, &self.root.join("mounts"))
+            .map_err(|e| match e {
+                StoreError::Io { source, .. }
+                    if matches!(
+                        source.raw_os_error(),
+                        Some(nix::libc::ENOTEMPTY | nix::libc::EEXIST)
+                    ) =>
+                {
+                    StoreError::ContainerLayerExists(m.container_id.clone())
+                }
+                e => e,
+            })
+    }
+
+    /// Forgets a container mount: renamed away first, so a crash never
+    /// leaves a half-removed record. Missing is fine.
+    pub fn remove_mount(&self, container_id: &str) -> Result<(), StoreError> {
+        let dir = self.mount_dir(container_id);
+        let tomb = self.root.join("tmp").join(format!(
+            "remove-mount-{}",
+            &crate::overlay::new_cache_id()[..16]
+        ));
+        match std::fs::rename(&dir, &tomb) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io("remove mount record", &dir)(e)),
+        }
+        sync_dir(&self.root.join("mounts")).map_err(io("sync", &self.root))?;
+        std::fs::remove_dir_all(&tomb).map_err(io("remove", &tomb))
     }
 
     /// Starts recording a layer.
@@ -205,6 +268,14 @@ impl Transaction {
     /// Where the tar-split is written while the layer is applied.
     pub fn tar_split_path(&self) -> PathBuf {
         self.dir.join("tar-split.json.gz")
+    }
+
+    /// Syncs the transaction and renames it to `target` (in `dir`).
+    fn commit_to(mut self, target: &Path, dir: &Path) -> Result<(), StoreError> {
+        sync_dir(&self.dir).map_err(io("sync", &self.dir))?;
+        std::fs::rename(&self.dir, target).map_err(io("commit", target))?;
+        self.done = true;
+        sync_dir(dir).map_err(io("sync", dir))
     }
 
     /// Writes the metadata and moves the record into place. Returns false

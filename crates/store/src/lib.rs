@@ -7,6 +7,9 @@
 //! - [`LayerWriter`]: extracts one layer into a staging driver directory and
 //!   records it durably, in order, on top of its parent.
 //! - `overlay`: the overlay2 driver's directories (`<root>/overlay2`).
+//! - `rwlayer`: containers' init and read-write layers
+//!   ([`Store::create_rw_layer`] and friends) and their records.
+//! - `mount`: overlay mounts and `/proc/self/mountinfo`.
 //! - `layerdb`: layer records (`image/overlay2/layerdb`), transactions.
 //! - `imagedb`: image configs and metadata (`image/overlay2/imagedb`).
 //! - `refstore`: tags and digests (`image/overlay2/repositories.json`).
@@ -23,8 +26,10 @@
 pub mod fsutil;
 mod imagedb;
 mod layerdb;
+mod mount;
 pub mod overlay;
 mod refstore;
+mod rwlayer;
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -66,6 +71,18 @@ pub enum StoreError {
     DiffIdMismatch { expected: DiffId, actual: String },
     #[error("unsupported storage driver {0:?}")]
     Driver(String),
+    #[error("layer {chain} is in use by container {container}")]
+    LayerInUse { chain: ChainId, container: String },
+    #[error("container {0} already has a read-write layer")]
+    ContainerLayerExists(String),
+    #[error("no read-write layer for container {0}")]
+    RwLayerNotFound(String),
+    #[error("cannot mount {path}: overlay options of {len} bytes exceed {max}")]
+    MountOptionsTooLong {
+        path: PathBuf,
+        len: usize,
+        max: usize,
+    },
 }
 
 /// What [`Store::open`] cleaned up.
@@ -87,6 +104,9 @@ pub struct Store {
     images: imagedb::ImageDb,
     refs: Mutex<refstore::RefStore>,
     distribution: PathBuf,
+    /// Serialises mounting, unmounting and removing container layers, so
+    /// a mount-table check and the mount that follows it are one step.
+    rw_lock: Mutex<()>,
 }
 
 impl Store {
@@ -94,6 +114,15 @@ impl Store {
     /// directories, and removes what an interrupted run left half-made:
     /// layer transactions, driver directories no layer or container
     /// references, dangling short links and temp files.
+    ///
+    /// Containers' layers are referenced by their `layerdb/mounts` records
+    /// (both `<mount-id>` and `<mount-id>-init`), so they are kept; a
+    /// container layer whose record was never written (a crash inside
+    /// [`Store::create_rw_layer`]) is unreferenced and removed, after any
+    /// overlay left mounted on it is detached. Unreferenced directories
+    /// are removed whatever their age: the store is opened by one process
+    /// before it creates anything, and an age rule would trust the clock
+    /// of devices that often boot without a real-time clock.
     pub fn open(root: &Path, driver: &str) -> Result<(Self, Recovery), StoreError> {
         if driver != "overlay2" {
             return Err(StoreError::Driver(driver.to_string()));
@@ -124,6 +153,7 @@ impl Store {
                 image_root.join("repositories.json"),
             )?),
             distribution: image_root.join("distribution"),
+            rw_lock: Mutex::new(()),
         };
         let recovery = store.recover()?;
         Ok((store, recovery))
@@ -153,6 +183,7 @@ impl Store {
                 image_root.join("repositories.json"),
             )?),
             distribution: image_root.join("distribution"),
+            rw_lock: Mutex::new(()),
         })
     }
 
@@ -335,11 +366,19 @@ impl Store {
     }
 
     /// Removes a layer record and its driver directory. The caller makes
-    /// sure no image or child layer still uses it.
+    /// sure no image or child layer still uses it; a layer under a
+    /// container's read-write layer is refused with
+    /// [`StoreError::LayerInUse`].
     pub fn remove_layer(&self, chain: &ChainId) -> Result<(), StoreError> {
         let Some(info) = self.layers.get(chain)? else {
             return Ok(());
         };
+        if let Some(container) = self.container_using(chain)? {
+            return Err(StoreError::LayerInUse {
+                chain: chain.clone(),
+                container,
+            });
+        }
         self.layers.remove(chain)?;
         self.overlay.remove(&info.cache_id)
     }
@@ -600,13 +639,17 @@ mod tests {
         b.into_inner().unwrap()
     }
 
-    fn diff_id_of(tar: &[u8]) -> DiffId {
+    pub(crate) fn diff_id_of(tar: &[u8]) -> DiffId {
         format!("sha256:{:x}", sha2::Sha256::digest(tar))
             .parse()
             .unwrap()
     }
 
-    fn add_layer(s: &std::sync::Arc<Store>, tar: &[u8], parent: Option<&ChainId>) -> LayerInfo {
+    pub(crate) fn add_layer(
+        s: &std::sync::Arc<Store>,
+        tar: &[u8],
+        parent: Option<&ChainId>,
+    ) -> LayerInfo {
         let mut w = s.begin_layer().unwrap();
         let d = w.apply(tar).unwrap();
         assert_eq!(d, diff_id_of(tar));

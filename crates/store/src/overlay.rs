@@ -44,7 +44,7 @@ pub fn new_link_id() -> String {
         .collect()
 }
 
-fn valid_id(id: &str) -> bool {
+pub(crate) fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
         && id
@@ -166,12 +166,64 @@ impl Overlay {
         std::fs::write(&lf, lower.as_bytes()).map_err(io("write", &lf))
     }
 
-    /// Removes a layer directory and its short link. Missing is fine.
+    /// The `l/<LINK>` entries of a layer's `lower` file, nearest first;
+    /// None for a layer without parent.
+    pub fn lowers(&self, cache_id: &str) -> Result<Option<Vec<String>>, StoreError> {
+        let p = self.dir(cache_id).join("lower");
+        let s = match std::fs::read_to_string(&p) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io("read", &p)(e)),
+        };
+        let s = s.trim();
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        for l in s.split(':') {
+            match l.strip_prefix("l/") {
+                Some(id) if valid_id(id) => out.push(l.to_string()),
+                _ => {
+                    return Err(StoreError::Corrupt(format!(
+                        "bad lower entry {l:?} in {}",
+                        p.display()
+                    )))
+                }
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// The diff directory an `l/<LINK>` entry points at, as an absolute,
+    /// clean path (`<home>/<cache-id>/diff`), as Docker reports LowerDir.
+    pub fn resolve_link(&self, entry: &str) -> Result<PathBuf, StoreError> {
+        let home = std::path::absolute(&self.home).map_err(io("resolve", &self.home))?;
+        let link = home.join(entry);
+        let target = std::fs::read_link(&link).map_err(io("read link", &link))?;
+        let mut out = PathBuf::new();
+        for c in link.parent().unwrap_or(&home).join(target).components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                std::path::Component::CurDir => {}
+                c => out.push(c),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes a layer directory and its short link. Missing is fine. An
+    /// overlay still mounted on its `merged` is detached first.
     pub fn remove(&self, cache_id: &str) -> Result<(), StoreError> {
         if !valid_id(cache_id) {
             return Err(StoreError::Invalid(format!(
                 "invalid cache id {cache_id:?}"
             )));
+        }
+        let merged = self.dir(cache_id).join("merged");
+        if std::fs::symlink_metadata(&merged).is_ok() {
+            crate::mount::unmount(&merged)?;
         }
         if let Ok(lid) = self.link_id(cache_id) {
             let _ = std::fs::remove_file(self.home.join(LINK_DIR).join(lid));
