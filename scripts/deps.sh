@@ -10,7 +10,7 @@ want=build
 [ $# -gt 0 ] && want=$1
 
 # Packages the build and the tests use (Debian names).
-build_pkgs=(gcc pkg-config ca-certificates)
+build_pkgs=(gcc pkg-config ca-certificates libseccomp-dev)
 test_pkgs=(curl iproute2 rdiff zstd procps util-linux busybox-static docker-registry)
 
 need=()

@@ -11,8 +11,8 @@ scripts/deps.sh test
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
-cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-features --all-targets -- -D warnings
 echo "== cargo test"
-cargo test --locked --workspace --no-fail-fast 2>&1 | tee target/test-output.txt
+cargo test --locked --workspace --all-features --no-fail-fast 2>&1 | tee target/test-output.txt
 # One closing line with the totals over every test binary.
 awk '/^test result:/ { p += $4; f += $6; s += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' target/test-output.txt

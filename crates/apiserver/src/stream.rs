@@ -92,6 +92,11 @@ impl BodySender {
         self.tx.blocking_send(b.into()).map_err(|_| Gone)
     }
 
+    /// Whether the client went away.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
     /// From async code.
     pub async fn send(&self, b: impl Into<Bytes>) -> Result<(), Gone> {
         self.tx.send(b.into()).await.map_err(|_| Gone)

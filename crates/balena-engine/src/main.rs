@@ -7,8 +7,11 @@
 //!
 //! # Layout
 //! - [`Role`] and [`role_for`]: the name → role table.
+//! - `init`: the `docker-init` applet for `--init`.
 //! - `install_links`: `balena-engine --install-links DIR` creates the
 //!   symlinks for every role name.
+
+mod init;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -20,6 +23,10 @@ enum Role {
     Daemon,
     Runc,
     Proxy,
+    /// The per-container shim (internal; started by the daemon).
+    Shim,
+    /// `--init`'s PID 1 inside containers.
+    Init,
 }
 
 /// Every name we answer to, for `--install-links`.
@@ -39,6 +46,8 @@ fn role_for(name: &str) -> Option<Role> {
         "balena-engine-daemon" | "balenad" => Some(Role::Daemon),
         "balena-engine-runc" | "balena-runc" => Some(Role::Runc),
         "balena-engine-proxy" | "balena-proxy" => Some(Role::Proxy),
+        "balena-engine-shim" => Some(Role::Shim),
+        "docker-init" | "balena-engine-init" => Some(Role::Init),
         _ => None,
     }
 }
@@ -101,6 +110,8 @@ fn main() {
         }
         Some(Role::Cli) => cli::main(&args),
         Some(Role::Daemon) => daemon::main(&args),
+        Some(Role::Shim) => shim::main(std::env::args_os().collect()),
+        Some(Role::Init) => init::main(std::env::args_os().collect()),
         Some(Role::Runc) | Some(Role::Proxy) => {
             eprintln!("{name}: not yet implemented");
             1

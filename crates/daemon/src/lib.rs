@@ -94,6 +94,7 @@ fn run(config: DaemonConfig, started: Instant) -> anyhow::Result<()> {
     );
 
     rt.block_on(async move {
+        engine.restore().await;
         let (listeners, sockets) =
             listen::bind_all(&config.hosts, &config.group, config.group_explicit)?;
         for h in &config.hosts {

@@ -38,6 +38,9 @@ pub enum EngineError {
     /// The client went away; nothing is reported to anyone.
     #[error("operation cancelled")]
     Cancelled,
+    /// Nothing to do (Docker answers 304).
+    #[error("not modified")]
+    NotModified,
     #[error(transparent)]
     Store(#[from] store::StoreError),
     #[error(transparent)]
@@ -53,6 +56,7 @@ impl EngineError {
             EngineError::Conflict(_) => ErrorKind::Conflict,
             EngineError::Corrupt(_) => ErrorKind::Internal,
             EngineError::Cancelled => ErrorKind::Unavailable,
+            EngineError::NotModified => ErrorKind::NotModified,
             EngineError::Registry(e) => match e.kind() {
                 registry::ErrorKind::NotFound => ErrorKind::NotFound,
                 registry::ErrorKind::Unauthorized => ErrorKind::Unauthorized,

@@ -19,6 +19,7 @@ pub mod archive;
 pub mod changes;
 pub mod compression;
 pub mod config;
+pub mod containers;
 pub mod delta_apply;
 pub mod delta_image;
 pub mod error;
@@ -28,6 +29,7 @@ pub mod mem;
 pub mod pipe;
 pub mod pull;
 pub mod push;
+pub mod shimexe;
 pub mod sysinfo;
 
 use std::path::Path;
@@ -48,6 +50,7 @@ pub struct Engine {
     delta_store: Option<Arc<store::Store>>,
     /// Subscribers to `/events`; read by `/info`.
     events_listeners: AtomicUsize,
+    containers: Arc<containers::Containers>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -100,8 +103,24 @@ impl Engine {
             }
             (None, None) => None,
         };
+        let store = Arc::new(store);
+        let containers = containers::Containers::open(
+            containers::Settings {
+                root: config.data_root.join("containers"),
+                exec_root: config.exec_root.join("containers"),
+                runtime_root: config.exec_root.join("runtime"),
+                log_driver: config.log_driver.clone(),
+                log_opts: config.log_opts.clone(),
+                seccomp_profile: config.seccomp_profile.clone(),
+                no_new_privileges: config.no_new_privileges,
+                cgroup_parent: "/balena".into(),
+            },
+            store.clone(),
+            Some(shimexe::ShimExe::open()?),
+        )?;
         Ok(Self {
-            images: images::Images::new(Arc::new(store)),
+            images: images::Images::new(store),
+            containers,
             registry,
             delta_store,
             config,
@@ -122,6 +141,22 @@ impl Engine {
 
     pub fn images(&self) -> &images::Images {
         &self.images
+    }
+
+    /// The containers service.
+    pub fn containers(&self) -> &Arc<containers::Containers> {
+        &self.containers
+    }
+
+    /// Finds the shims of containers that ran before this start. Call once,
+    /// inside the async runtime, before serving.
+    pub async fn restore(&self) {
+        self.containers.restore().await;
+    }
+
+    /// For `rmi`: a container (id) that uses the image.
+    pub fn image_in_use(&self, id: &image::ImageId) -> Option<String> {
+        self.containers.using_image(id).map(|(c, _)| c)
     }
 
     pub fn config(&self) -> &EngineConfig {

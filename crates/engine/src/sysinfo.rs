@@ -68,6 +68,11 @@ pub fn mem_total(meminfo: &str) -> Option<i64> {
 }
 
 /// Mount points of cgroup v1 controllers, from /proc/self/mountinfo.
+/// Whether the host runs the unified cgroup hierarchy (v2) only.
+pub fn cgroup_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
 pub fn cgroup_v1_mounts(mountinfo: &str) -> BTreeMap<String, PathBuf> {
     let mut out = BTreeMap::new();
     for line in mountinfo.lines() {

@@ -38,10 +38,6 @@ fn param(ctx: &Ctx, name: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::bad_request(format!("missing {name}")))
 }
 
-fn no_container(_: &image::ImageId) -> Option<String> {
-    None
-}
-
 fn list(ctx: Ctx) -> HandlerFuture {
     Box::pin(async move {
         let q = ctx.query();
@@ -105,8 +101,11 @@ fn delete(ctx: Ctx) -> HandlerFuture {
         let force = q.bool("force");
         let noprune = q.bool("noprune");
         let engine = ctx.state.engine.clone();
-        let v =
-            blocking(move || engine.images().delete(&name, force, noprune, &no_container)).await?;
+        let v = blocking(move || {
+            let in_use = |id: &image::ImageId| engine.image_in_use(id);
+            engine.images().delete(&name, force, noprune, &in_use)
+        })
+        .await?;
         json(StatusCode::OK, &v)
     })
 }
@@ -116,7 +115,11 @@ fn prune(ctx: Ctx) -> HandlerFuture {
         let q = ctx.query();
         let filters = engine::filters::Filters::parse(q.get("filters"))?;
         let engine = ctx.state.engine.clone();
-        let v = blocking(move || engine.images().prune(&filters, &no_container)).await?;
+        let v = blocking(move || {
+            let in_use = |id: &image::ImageId| engine.image_in_use(id);
+            engine.images().prune(&filters, &in_use)
+        })
+        .await?;
         json(StatusCode::OK, &v)
     })
 }

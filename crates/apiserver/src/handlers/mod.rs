@@ -4,6 +4,7 @@ use http::Method;
 
 use crate::router::Handler;
 
+mod containers;
 mod images;
 mod pull;
 mod swarm;
@@ -18,6 +19,7 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, Handler)> {
     ];
     r.extend(pull::routes());
     r.extend(images::routes());
+    r.extend(containers::routes());
     r.extend(swarm::routes());
     r
 }

@@ -174,8 +174,89 @@ impl Daemon {
     }
 }
 
+/// Processes whose command line names `needle` (our private state dirs
+/// make that unique to this test).
+pub fn pids_mentioning(needle: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            if String::from_utf8_lossy(&cmd).contains(needle) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+impl Daemon {
+    /// Removes every container through the API (containers outlive the
+    /// daemon by design, so tests must not leave any behind).
+    pub fn remove_all_containers(&self) {
+        if !self.socket.exists() {
+            return;
+        }
+        let Ok(r) =
+            std::panic::catch_unwind(|| raw(&self.socket, "GET", "/containers/json?all=1", None))
+        else {
+            return;
+        };
+        if r.status != 200 {
+            return;
+        }
+        let list: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        for c in list.as_array().into_iter().flatten() {
+            if let Some(id) = c["Id"].as_str() {
+                let path = format!("/containers/{id}?force=1");
+                let _ = std::panic::catch_unwind(|| raw(&self.socket, "DELETE", &path, None));
+            }
+        }
+    }
+
+    /// Last resort after the daemon is gone: kill shims (and so their
+    /// containers) started for this test's exec root, by pid, and unmount
+    /// what is left under the data root.
+    pub fn reap_leftovers(&self) {
+        let exec = self.exec_root.display().to_string();
+        for pid in pids_mentioning(&exec) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let root = self.dir.path().display().to_string();
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut points: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&root))
+            .collect();
+        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for m in points {
+            let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
+        if self.child.is_some() {
+            self.remove_all_containers();
+        }
+        self.stop_child();
+        // Give killed shims a moment to clean up after their containers.
+        if !pids_mentioning(&self.exec_root.display().to_string()).is_empty() {
+            self.reap_leftovers();
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        self.reap_leftovers();
+    }
+}
+
+impl Daemon {
+    fn stop_child(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(c.id() as i32),

@@ -1,0 +1,431 @@
+//! What clients see: inspect and list JSON, status strings, list filters,
+//! and reading logs back.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::record::{Record, Status, ZERO_TIME};
+use super::{Containers, Ctr};
+use crate::filters::Filters;
+use crate::EngineError;
+
+/// Docker's `units.HumanDuration`.
+pub fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    if s < 1 {
+        return "Less than a second".into();
+    }
+    if s == 1 {
+        return "1 second".into();
+    }
+    if s < 60 {
+        return format!("{s} seconds");
+    }
+    let m = s / 60;
+    if m == 1 {
+        return "About a minute".into();
+    }
+    if m < 60 {
+        return format!("{m} minutes");
+    }
+    let h = (s as f64 / 3600.0).round() as i64;
+    if h == 1 {
+        return "About an hour".into();
+    }
+    if h < 48 {
+        return format!("{h} hours");
+    }
+    if h < 24 * 7 * 2 {
+        return format!("{} days", h / 24);
+    }
+    if h < 24 * 30 * 2 {
+        return format!("{} weeks", h / 24 / 7);
+    }
+    if h < 24 * 365 * 2 {
+        return format!("{} months", h / 24 / 30);
+    }
+    format!("{} years", h / 24 / 365)
+}
+
+fn since(ts: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(ts)
+        .map(|t| chrono::Utc::now().timestamp() - t.timestamp())
+        .unwrap_or(0)
+}
+
+fn unix(ts: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(ts)
+        .map(|t| t.timestamp())
+        .unwrap_or(0)
+}
+
+/// Docker's `State.String()` for `ps`.
+pub fn status_string(r: &Record) -> String {
+    let st = &r.state;
+    match st.status {
+        Status::Running => format!("Up {}", human_duration(since(&st.started_at))),
+        Status::Paused => format!("Up {} (Paused)", human_duration(since(&st.started_at))),
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            st.exit_code,
+            human_duration(since(&st.finished_at))
+        ),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+        Status::Created => "Created".into(),
+        Status::Exited => {
+            if st.finished_at == ZERO_TIME || st.finished_at.is_empty() {
+                "Created".into()
+            } else {
+                format!(
+                    "Exited ({}) {} ago",
+                    st.exit_code,
+                    human_duration(since(&st.finished_at))
+                )
+            }
+        }
+    }
+}
+
+fn command(r: &Record) -> String {
+    std::iter::once(r.path.as_str())
+        .chain(r.args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Docker's `Mounts` entries for binds and tmpfs (volumes come later).
+fn mounts(r: &Record) -> Vec<Value> {
+    let mut out = Vec::new();
+    for b in r.host_config.binds.iter().flatten() {
+        if let Ok(b) = super::create::parse_bind(b) {
+            if b.source.starts_with('/') {
+                out.push(json!({
+                    "Type": "bind", "Source": b.source, "Destination": b.destination,
+                    "Mode": if b.readonly { "ro" } else { "" }, "RW": !b.readonly,
+                    "Propagation": b.propagation.unwrap_or_else(|| "rprivate".into()),
+                }));
+            }
+        }
+    }
+    for m in r.host_config.mounts.iter().flatten() {
+        if m.kind == "bind" {
+            out.push(json!({
+                "Type": "bind", "Source": m.source, "Destination": m.target, "Mode": "",
+                "RW": !m.read_only,
+                "Propagation": m.bind_options.as_ref().map(|b| b.propagation.clone()).filter(|p| !p.is_empty()).unwrap_or_else(|| "rprivate".into()),
+            }));
+        }
+    }
+    out
+}
+
+fn network_settings(r: &Record) -> Value {
+    json!({
+        "Bridge": "", "SandboxID": "", "HairpinMode": false,
+        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+        "Ports": {}, "SandboxKey": "", "SecondaryIPAddresses": null,
+        "SecondaryIPv6Addresses": null, "EndpointID": "", "Gateway": "",
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
+        "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+        "Networks": if r.host_config.network_mode == "host" || r.host_config.network_mode == "none" {
+            json!({ r.host_config.network_mode.clone(): {} })
+        } else { json!({}) },
+    })
+}
+
+impl Containers {
+    /// `GET /containers/{id}/json`. Blocking when `size`.
+    pub fn inspect(&self, name: &str, size: bool) -> Result<Value, EngineError> {
+        let c = self.get(name)?;
+        let r = c.record();
+        let st = &r.state;
+        let mut host = serde_json::to_value(&r.host_config)
+            .map_err(|e| EngineError::Corrupt(e.to_string()))?;
+        if let Some(o) = host.as_object_mut() {
+            o.remove("ContainerIDEnv");
+        }
+        let config =
+            serde_json::to_value(&r.config).map_err(|e| EngineError::Corrupt(e.to_string()))?;
+        let execs = self.exec_ids(&r.id);
+        let mut v = json!({
+            "Id": r.id,
+            "Created": r.created,
+            "Path": r.path,
+            "Args": r.args,
+            "State": {
+                "Status": st.status.as_str(),
+                "Running": matches!(st.status, Status::Running | Status::Paused),
+                "Paused": st.status == Status::Paused,
+                "Restarting": st.status == Status::Restarting,
+                "OOMKilled": st.oom_killed,
+                "Dead": st.status == Status::Dead,
+                "Pid": st.pid,
+                "ExitCode": st.exit_code,
+                "Error": st.error,
+                "StartedAt": st.started_at,
+                "FinishedAt": st.finished_at,
+            },
+            "Image": r.image,
+            "ResolvConfPath": r.resolv_conf_path,
+            "HostnamePath": r.hostname_path,
+            "HostsPath": r.hosts_path,
+            "LogPath": r.log_path,
+            "Name": r.name,
+            "RestartCount": r.restart_count,
+            "Driver": r.driver,
+            "Platform": "linux",
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "ExecIDs": if execs.is_empty() { Value::Null } else { json!(execs) },
+            "HostConfig": host,
+            "GraphDriver": {
+                "Data": self.store.rw_driver_data(&r.id).ok(),
+                "Name": r.driver,
+            },
+            "Mounts": mounts(&r),
+            "Config": config,
+            "NetworkSettings": network_settings(&r),
+        });
+        if size {
+            let (rw, rootfs) = self.store.rw_size(&r.id).unwrap_or((0, 0));
+            v["SizeRw"] = json!(rw);
+            v["SizeRootFs"] = json!(rootfs);
+        }
+        Ok(v)
+    }
+
+    /// `GET /containers/json`. Blocking when `size`.
+    pub fn list(
+        &self,
+        images: &crate::images::Images,
+        all: bool,
+        limit: Option<usize>,
+        size: bool,
+        filters: &Filters,
+    ) -> Result<Vec<Value>, EngineError> {
+        filters.validate(&[
+            "id",
+            "name",
+            "label",
+            "status",
+            "exited",
+            "ancestor",
+            "before",
+            "since",
+            "volume",
+            "network",
+            "health",
+            "isolation",
+            "is-task",
+            "publish",
+            "expose",
+        ])?;
+        for s in filters.get("status") {
+            if !matches!(
+                s.as_str(),
+                "created" | "restarting" | "running" | "removing" | "paused" | "exited" | "dead"
+            ) {
+                return Err(EngineError::InvalidArgument(format!(
+                    "Unrecognised filter value for status: {s}"
+                )));
+            }
+        }
+        let mut recs: Vec<Record> = self.all().iter().map(|c: &Arc<Ctr>| c.record()).collect();
+        // Newest first.
+        recs.sort_by(|a, b| b.created.cmp(&a.created));
+        let pos = |name: &str| -> Result<Option<String>, EngineError> {
+            Ok(Some(self.get(name)?.record().created))
+        };
+        let before = match filters.get("before").first() {
+            Some(n) => pos(n)?,
+            None => None,
+        };
+        let since_f = match filters.get("since").first() {
+            Some(n) => pos(n)?,
+            None => None,
+        };
+        let ancestors: Vec<String> = filters
+            .get("ancestor")
+            .iter()
+            .filter_map(|a| images.resolve(a).ok().map(|i| i.to_string()))
+            .collect();
+        // Docker's default (all=false) shows running ones only, unless
+        // filters select by status/exited or a limit is given.
+        let show_all = all || limit.is_some_and(|l| l > 0) || before.is_some() || since_f.is_some();
+        let mut out = Vec::new();
+        for r in recs {
+            let st = r.state.status;
+            if !show_all
+                && !filters.contains("status")
+                && !filters.contains("exited")
+                && !matches!(st, Status::Running | Status::Paused | Status::Restarting)
+            {
+                continue;
+            }
+            if let Some(b) = &before {
+                if r.created >= *b {
+                    continue;
+                }
+            }
+            if let Some(s) = &since_f {
+                if r.created <= *s {
+                    continue;
+                }
+            }
+            let ids = filters.get("id");
+            if !ids.is_empty() && !ids.iter().any(|i| r.id.starts_with(i.as_str())) {
+                continue;
+            }
+            let names = filters.get("name");
+            if !names.is_empty() {
+                let n = r.name.trim_start_matches('/');
+                let ok = names.iter().any(|p| {
+                    let p = p.trim_start_matches('/');
+                    regex_like(p, n)
+                });
+                if !ok {
+                    continue;
+                }
+            }
+            if !filters.match_labels("label", &r.config.labels.clone().unwrap_or_default()) {
+                continue;
+            }
+            let statuses = filters.get("status");
+            if !statuses.is_empty() && !statuses.iter().any(|s| s == st.as_str()) {
+                continue;
+            }
+            let exited = filters.get("exited");
+            let exit_matches = st == Status::Exited
+                && exited
+                    .iter()
+                    .any(|e| e.parse::<i64>().ok() == Some(r.state.exit_code));
+            if !exited.is_empty() && !exit_matches {
+                continue;
+            }
+            if filters.contains("ancestor") && !ancestors.contains(&r.image) {
+                continue;
+            }
+            let mut v = json!({
+                "Id": r.id,
+                "Names": [r.name],
+                "Image": r.config.image.clone().unwrap_or_default(),
+                "ImageID": r.image,
+                "Command": command(&r),
+                "Created": unix(&r.created),
+                "Ports": [],
+                "Labels": r.config.labels.clone().unwrap_or_default(),
+                "State": st.as_str(),
+                "Status": status_string(&r),
+                "HostConfig": { "NetworkMode": r.host_config.network_mode },
+                "NetworkSettings": { "Networks": network_settings(&r)["Networks"].clone() },
+                "Mounts": mounts(&r),
+            });
+            if size {
+                let (rw, rootfs) = self.store.rw_size(&r.id).unwrap_or((0, 0));
+                v["SizeRw"] = json!(rw);
+                v["SizeRootFs"] = json!(rootfs);
+            }
+            out.push(v);
+            if limit.is_some_and(|l| l > 0 && out.len() >= l) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Containers {
+    /// `GET /containers/{id}/logs`: the container's tty flag and its log
+    /// entries. With `follow`, entries keep coming until the container stops
+    /// or `gone` says the client left. Blocking.
+    pub fn logs(
+        &self,
+        name: &str,
+        mut rc: logger::ReadConfig,
+        gone: Box<dyn Fn() -> bool + Send + Sync>,
+    ) -> Result<(bool, logger::LogIter), EngineError> {
+        let c = self.get(name)?;
+        let r = c.record();
+        let lc = &r.host_config.log_config;
+        let cfg = logger::validate(&lc.kind, &lc.config)
+            .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+        let info = logger::ContainerInfo {
+            id: r.id.clone(),
+            name: r.name.trim_start_matches('/').to_string(),
+            image_name: r.config.image.clone().unwrap_or_default(),
+            image_id: r.image.clone(),
+            labels: r.config.labels.clone().unwrap_or_default(),
+            env: r.config.env.clone().unwrap_or_default(),
+            daemon_name: "balena-engine".into(),
+        };
+        if !r.is_running() {
+            rc.follow = false;
+        }
+        let rx = c.tx.subscribe();
+        let stop = Box::new(move || gone() || !rx.borrow().running);
+        let it = logger::read(&cfg, &info, &r.log_path, rc, stop).map_err(|e| match e {
+            logger::LogError::ReadNotSupported => EngineError::InvalidArgument(
+                "configured logging driver does not support reading".into(),
+            ),
+            other => EngineError::InvalidArgument(other.to_string()),
+        })?;
+        Ok((r.config.tty.unwrap_or(false), it))
+    }
+}
+
+/// Docker matches `name=` filters as an unanchored regular expression; the
+/// common forms are substrings and `^`/`$` anchors, which this handles.
+fn regex_like(pattern: &str, name: &str) -> bool {
+    let (start, p) = match pattern.strip_prefix('^') {
+        Some(p) => (true, p),
+        None => (false, pattern),
+    };
+    let (end, p) = match p.strip_suffix('$') {
+        Some(p) => (true, p),
+        None => (false, p),
+    };
+    match (start, end) {
+        (true, true) => name == p,
+        (true, false) => name.starts_with(p),
+        (false, true) => name.ends_with(p),
+        (false, false) => name.contains(p),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_docker() {
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(1), "1 second");
+        assert_eq!(human_duration(59), "59 seconds");
+        assert_eq!(human_duration(60), "About a minute");
+        assert_eq!(human_duration(125), "2 minutes");
+        assert_eq!(human_duration(3600), "About an hour");
+        assert_eq!(human_duration(5 * 3600), "5 hours");
+        assert_eq!(human_duration(3 * 86400), "3 days");
+    }
+
+    #[test]
+    fn status_strings() {
+        let mut r = Record::default();
+        r.state.status = Status::Created;
+        assert_eq!(status_string(&r), "Created");
+        r.state.status = Status::Exited;
+        r.state.exit_code = 3;
+        r.state.finished_at = super::super::now_rfc3339();
+        assert_eq!(status_string(&r), "Exited (3) Less than a second ago");
+    }
+
+    #[test]
+    fn name_filters_match_like_dockers_regexp() {
+        assert!(regex_like("web", "my-web-1"));
+        assert!(regex_like("^web", "web-1"));
+        assert!(!regex_like("^web$", "web-1"));
+    }
+}

@@ -1,0 +1,367 @@
+//! The container runtime: youki's libcontainer, plus what it leaves to its
+//! caller (Docker-worded exec errors, signal state for the workload, empty
+//! parent cgroups, the OOM-kill count).
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::Container;
+use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::syscall::syscall::SyscallType;
+use libcontainer::workload::default::DefaultExecutor;
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+
+/// Errors of the runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// libcontainer failed; `message` is its whole error chain.
+    #[error("{message}")]
+    Container {
+        /// The error chain, joined with ": ".
+        message: String,
+    },
+}
+
+/// Joins an error and its sources into one line, skipping repeats.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let m = s.to_string();
+        if !m.is_empty() && !out.contains(&m) {
+            out.push_str(": ");
+            out.push_str(&m);
+        }
+        cur = s.source();
+    }
+    out
+}
+
+fn lc(e: libcontainer::error::LibcontainerError) -> RuntimeError {
+    RuntimeError::Container {
+        message: error_chain(&e),
+    }
+}
+
+/// The stdio of a new process.
+pub(crate) enum Stdio {
+    /// The process's ends of pipes (or /dev/null).
+    Fds {
+        stdin: OwnedFd,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    },
+    /// A pty, sent to the unix socket listening at this path.
+    Console(PathBuf),
+}
+
+fn builder(id: &str, root: &Path, stdio: Stdio) -> Result<ContainerBuilder, RuntimeError> {
+    let b = ContainerBuilder::new(id.to_string(), SyscallType::default())
+        .with_root_path(root)
+        .map_err(lc)?
+        .with_executor(ShimExecutor)
+        .validate_id()
+        .map_err(lc)?;
+    Ok(match stdio {
+        Stdio::Fds {
+            stdin,
+            stdout,
+            stderr,
+        } => b.with_stdin(stdin).with_stdout(stdout).with_stderr(stderr),
+        Stdio::Console(p) => b.with_console_socket(Some(p)),
+    })
+}
+
+/// Creates the container; its init waits for [`start`].
+pub(crate) fn create(
+    id: &str,
+    root: &Path,
+    bundle: &Path,
+    stdio: Stdio,
+) -> Result<Container, RuntimeError> {
+    std::fs::create_dir_all(root).map_err(|e| RuntimeError::Container {
+        message: format!("create runtime root {}: {e}", root.display()),
+    })?;
+    builder(id, root, stdio)?
+        .as_init(bundle)
+        .with_systemd(false)
+        .with_detach(true)
+        .build()
+        .map_err(lc)
+}
+
+/// Starts a created container.
+pub(crate) fn start(c: &mut Container) -> Result<(), RuntimeError> {
+    c.start().map_err(lc)
+}
+
+/// Signals every process of the container.
+pub(crate) fn kill_all(c: &mut Container, signal: i32) -> Result<(), RuntimeError> {
+    let sig = nix::sys::signal::Signal::try_from(signal).map_err(|e| RuntimeError::Container {
+        message: format!("invalid signal {signal}: {e}"),
+    })?;
+    c.kill(sig, true).map_err(lc)
+}
+
+/// Freezes the container.
+pub(crate) fn pause(c: &mut Container) -> Result<(), RuntimeError> {
+    c.pause().map_err(lc)
+}
+
+/// Thaws the container.
+pub(crate) fn resume(c: &mut Container) -> Result<(), RuntimeError> {
+    c.resume().map_err(lc)
+}
+
+/// Runs a process (described by the OCI process JSON at `process`) in the
+/// container; returns its pid (a child of the caller).
+pub(crate) fn exec(
+    id: &str,
+    root: &Path,
+    process: &Path,
+    stdio: Stdio,
+) -> Result<i32, RuntimeError> {
+    let pid = builder(id, root, stdio)?
+        .as_tenant()
+        .with_process(Some(process))
+        .with_detach(true)
+        .build()
+        .map_err(lc)?;
+    Ok(pid.as_raw())
+}
+
+/// Deletes the container (killing what is left) and the empty parent
+/// cgroups libcontainer leaves behind. Works when `c` is `None` (create
+/// failed half-way) from the state directory, if any.
+pub(crate) fn delete(
+    c: Option<&mut Container>,
+    id: &str,
+    root: &Path,
+    cgroups_path: &Path,
+) -> Result<(), RuntimeError> {
+    let state = root.join(id);
+    let res = match c {
+        Some(c) => {
+            // Processes outside a pid namespace survive their init: kill
+            // them all so the cgroup can go.
+            let _ = c.kill(nix::sys::signal::Signal::SIGKILL, true);
+            c.delete(true).map_err(lc)
+        }
+        None if state.exists() => Container::load(state.clone())
+            .and_then(|mut c| c.delete(true))
+            .map_err(lc),
+        None => Ok(()),
+    };
+    if res.is_err() && state.exists() {
+        // A half-created container may have no loadable state: drop the dir.
+        let _ = std::fs::remove_dir_all(&state);
+    }
+    remove_cgroup_dirs(Path::new(CGROUP_ROOT), cgroups_path);
+    res
+}
+
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// The cgroups path of the bundle's config (libcontainer's default if unset).
+pub(crate) fn cgroups_path(bundle: &Path, id: &str) -> PathBuf {
+    std::fs::read(bundle.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| {
+            v.pointer("/linux/cgroupsPath")
+                .and_then(|p| p.as_str())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from(format!(":youki:{id}")))
+}
+
+fn is_v2(root: &Path) -> bool {
+    root.join("cgroup.controllers").exists()
+}
+
+/// The hierarchies to clean: the root on v2, every real controller dir on v1.
+fn hierarchies(root: &Path) -> Vec<PathBuf> {
+    if is_v2(root) {
+        return vec![root.to_path_buf()];
+    }
+    let Ok(rd) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    rd.filter_map(|e| {
+        let e = e.ok()?;
+        // Skip the cpu -> cpu,cpuacct style aliases.
+        e.file_type().ok()?.is_dir().then(|| e.path())
+    })
+    .collect()
+}
+
+/// Removes the container's cgroup and its parents while they are empty,
+/// in every hierarchy under `root`.
+pub(crate) fn remove_cgroup_dirs(root: &Path, cgroups_path: &Path) {
+    let rel = cgroups_path.strip_prefix("/").unwrap_or(cgroups_path);
+    if rel.as_os_str().is_empty() || rel.to_string_lossy().contains(':') {
+        // systemd-style paths are not ours to clean.
+        return;
+    }
+    for h in hierarchies(root) {
+        for anc in rel.ancestors() {
+            if anc.as_os_str().is_empty() {
+                break;
+            }
+            match std::fs::remove_dir(h.join(anc)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+/// How many times the kernel's OOM killer hit the container's memory cgroup.
+pub(crate) fn oom_kill_count(cgroups_path: &Path) -> u64 {
+    oom_kill_count_in(Path::new(CGROUP_ROOT), cgroups_path)
+}
+
+fn oom_kill_count_in(root: &Path, cgroups_path: &Path) -> u64 {
+    let rel = cgroups_path.strip_prefix("/").unwrap_or(cgroups_path);
+    let file = if is_v2(root) {
+        root.join(rel).join("memory.events")
+    } else {
+        root.join("memory").join(rel).join("memory.oom_control")
+    };
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return 0;
+    };
+    text.lines()
+        .filter_map(|l| l.strip_prefix("oom_kill "))
+        .filter_map(|n| n.trim().parse().ok())
+        .next()
+        .unwrap_or(0)
+}
+
+/// libcontainer's default executor, with the shim's signal state undone
+/// before the workload runs and Docker's wording for a missing executable.
+#[derive(Clone)]
+struct ShimExecutor;
+
+impl Executor for ShimExecutor {
+    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        crate::sys::reset_signals_for_exec();
+        DefaultExecutor {}.exec(spec)
+    }
+
+    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        let Some(process) = spec.process() else {
+            return Err(ExecutorValidationError::ArgValidationError(
+                "spec did not contain process".into(),
+            ));
+        };
+        let Some(name) = process.args().as_ref().and_then(|a| a.first()) else {
+            return Err(ExecutorValidationError::ArgValidationError(
+                "no command specified".into(),
+            ));
+        };
+        let path = process
+            .env()
+            .as_ref()
+            .and_then(|e| e.iter().find_map(|v| v.strip_prefix("PATH=")))
+            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        look_path(name, path).map_err(ExecutorValidationError::ArgValidationError)
+    }
+}
+
+/// Go's exec.LookPath, with runc's error texts (the daemon maps them to
+/// exit codes 126/127).
+fn look_path(name: &str, path_var: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| -> Result<(), std::io::Error> {
+        let m = std::fs::metadata(p)?;
+        if m.is_file() && m.permissions().mode() & 0o111 != 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::from_raw_os_error(libc::EACCES))
+        }
+    };
+    if name.contains('/') {
+        return match executable(Path::new(name)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+                "exec: \"{name}\": stat {name}: no such file or directory"
+            )),
+            Err(_) => Err(format!("exec: \"{name}\": permission denied")),
+        };
+    }
+    for dir in path_var.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        if executable(&Path::new(dir).join(name)).is_ok() {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "exec: \"{name}\": executable file not found in $PATH"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn look_path_words_errors_like_docker() {
+        assert_eq!(
+            look_path("no-such-cmd-xyz", "/bin:/usr/bin").unwrap_err(),
+            "exec: \"no-such-cmd-xyz\": executable file not found in $PATH"
+        );
+        assert_eq!(
+            look_path("/nope/x", "/bin").unwrap_err(),
+            "exec: \"/nope/x\": stat /nope/x: no such file or directory"
+        );
+        assert_eq!(
+            look_path("/etc", "/bin").unwrap_err(),
+            "exec: \"/etc\": permission denied"
+        );
+        look_path("sh", "/nonexistent:/bin").unwrap();
+    }
+
+    #[test]
+    fn error_chain_joins_sources_without_repeats() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] std::io::Error);
+        let e = Outer(std::io::Error::other("inner"));
+        assert_eq!(error_chain(&e), "outer: inner");
+    }
+
+    #[test]
+    fn oom_count_reads_v1_and_v2_files() {
+        let d = tempfile::tempdir().unwrap();
+        let v1 = d.path().join("v1");
+        std::fs::create_dir_all(v1.join("memory/a/b")).unwrap();
+        std::fs::write(
+            v1.join("memory/a/b/memory.oom_control"),
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+        )
+        .unwrap();
+        assert_eq!(oom_kill_count_in(&v1, Path::new("/a/b")), 2);
+        let v2 = d.path().join("v2");
+        std::fs::create_dir_all(v2.join("a/b")).unwrap();
+        std::fs::write(v2.join("cgroup.controllers"), "memory\n").unwrap();
+        std::fs::write(v2.join("a/b/memory.events"), "low 0\noom 1\noom_kill 1\n").unwrap();
+        assert_eq!(oom_kill_count_in(&v2, Path::new("/a/b")), 1);
+        assert_eq!(oom_kill_count_in(&v2, Path::new("/missing")), 0);
+    }
+
+    #[test]
+    fn cgroup_cleanup_removes_empty_parents_only() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        std::fs::create_dir_all(r.join("memory/p/q/c")).unwrap();
+        std::fs::create_dir_all(r.join("memory/p/other")).unwrap();
+        std::fs::create_dir_all(r.join("pids/p/q")).unwrap();
+        remove_cgroup_dirs(r, Path::new("/p/q/c"));
+        assert!(!r.join("memory/p/q").exists());
+        assert!(r.join("memory/p/other").exists());
+        assert!(!r.join("pids/p").exists());
+    }
+}

@@ -1,0 +1,284 @@
+//! Small system-call helpers: fd flags, signals, the pty hand-over, window
+//! sizes, durable writes. Written by hand because each is a few lines over
+//! nix/libc and no crate bundles them for a single-threaded poll loop.
+
+use std::fs::File;
+use std::io::{self, IoSliceMut, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, UnixAddr};
+
+/// Errors of the system helpers.
+#[derive(Debug, thiserror::Error)]
+pub enum SysError {
+    /// A system call failed.
+    #[error("{what}")]
+    Call {
+        /// What was attempted.
+        what: &'static str,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
+    /// A file operation failed.
+    #[error("{what} {path}")]
+    Io {
+        /// What was attempted.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The runtime never sent the pty master.
+    #[error("no pty master received on the console socket")]
+    NoPty,
+}
+
+fn call(what: &'static str) -> impl FnOnce(Errno) -> SysError {
+    move |source| SysError::Call { what, source }
+}
+
+fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SysError + 'a {
+    move |source| SysError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Marks every open fd above 2 close-on-exec.
+pub(crate) fn cloexec_all() {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<RawFd> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
+        .collect();
+    for fd in fds {
+        // The read_dir fd itself is gone by now; EBADF is ignored.
+        let _ = fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
+    }
+}
+
+/// Sets O_NONBLOCK on `fd`.
+pub(crate) fn set_nonblocking(fd: RawFd) -> Result<(), SysError> {
+    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(call("get fd flags"))?;
+    let flags = OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK;
+    fcntl(fd, FcntlArg::F_SETFL(flags)).map_err(call("set fd non-blocking"))?;
+    Ok(())
+}
+
+/// The signals the shim handles through its signalfd.
+pub(crate) fn handled_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
+        set.add(s);
+    }
+    set
+}
+
+/// Detaches from the daemon's session, ignores SIGPIPE, becomes child
+/// subreaper, blocks the handled signals and returns a signalfd for them.
+pub(crate) fn setup_process() -> Result<SignalFd, SysError> {
+    // Fails only when already a group leader; nothing to do then.
+    let _ = nix::unistd::setsid();
+    // SAFETY: SIG_IGN installs no handler code; the shim is single-threaded.
+    unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn) }
+        .map_err(call("ignore SIGPIPE"))?;
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer argument only.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    if rc != 0 {
+        return Err(SysError::Call {
+            what: "become child subreaper",
+            source: Errno::last(),
+        });
+    }
+    let set = handled_signals();
+    set.thread_block().map_err(call("block signals"))?;
+    SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(call("create signalfd"))
+}
+
+/// Undoes [`setup_process`]'s signal state; runs in the container's process
+/// right before it executes the workload.
+pub(crate) fn reset_signals_for_exec() {
+    let _ = SigSet::all().thread_unblock();
+    // Every disposition back to the default: execve resets handlers but
+    // keeps SIG_IGN (ours, or inherited from whoever started the shim).
+    // The raw system call: glibc refuses its internal signals 32 and 33,
+    // which arrive ignored here. An all-zero kernel sigaction is SIG_DFL,
+    // no flags, empty mask, whatever the architecture's field order.
+    let dfl = [0u64; 4];
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: rt_sigaction reads a kernel sigaction (at most 32 bytes,
+        // all zero) from `dfl`, writes nothing (null old action); the
+        // sigset size is 8 bytes as the kernel expects.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                dfl.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            )
+        };
+    }
+}
+
+/// Binds a unix listener at `path` (replacing a stale socket) with mode 0600.
+/// Binds through the directory (chdir) so long state paths work.
+pub(crate) fn bind_socket(path: &Path) -> Result<UnixListener, SysError> {
+    let (dir, name) = match (path.parent(), path.file_name()) {
+        (Some(d), Some(n)) if !d.as_os_str().is_empty() => (d, n),
+        _ => (Path::new("."), path.as_os_str()),
+    };
+    std::env::set_current_dir(dir).map_err(io_err("enter socket directory", dir))?;
+    match std::fs::remove_file(name) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err("remove stale socket", path)(e)),
+    }
+    // The socket is created 0600: no window where others can connect.
+    // SAFETY: umask only changes this process's file creation mask.
+    let old = unsafe { libc::umask(0o177) };
+    let res = UnixListener::bind(name);
+    // SAFETY: as above, restoring the previous mask.
+    unsafe { libc::umask(old) };
+    let l = res.map_err(io_err("bind socket", path))?;
+    l.set_nonblocking(true)
+        .map_err(io_err("set socket non-blocking", path))?;
+    Ok(l)
+}
+
+/// Accepts one connection on `l` within `timeout` and receives the pty
+/// master the container's process sends with SCM_RIGHTS.
+pub(crate) fn receive_pty(l: &UnixListener, timeout: Duration) -> Result<OwnedFd, SysError> {
+    if !wait_readable(l.as_fd().as_raw_fd(), timeout) {
+        return Err(SysError::NoPty);
+    }
+    let (conn, _) = l.accept().map_err(io_err(
+        "accept console connection",
+        Path::new("console socket"),
+    ))?;
+    let fd = conn.as_raw_fd();
+    if !wait_readable(fd, timeout) {
+        return Err(SysError::NoPty);
+    }
+    let mut name = [0u8; 64];
+    let mut iov = [IoSliceMut::new(&mut name)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<UnixAddr>(fd, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
+        .map_err(call("receive pty master"))?;
+    let mut got = None;
+    for c in msg.cmsgs().map_err(call("read control message"))? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            for f in fds {
+                // SAFETY: SCM_RIGHTS installed `f` as a new fd owned by nobody else.
+                let owned = unsafe { OwnedFd::from_raw_fd(f) };
+                if got.is_none() {
+                    got = Some(owned);
+                }
+            }
+        }
+    }
+    got.ok_or(SysError::NoPty)
+}
+
+fn wait_readable(fd: RawFd, timeout: Duration) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    loop {
+        // SAFETY: `p` is one valid pollfd for the duration of the call.
+        let rc = unsafe { libc::poll(&mut p, 1, ms) };
+        if rc < 0 && Errno::last() == Errno::EINTR {
+            continue;
+        }
+        return rc > 0;
+    }
+}
+
+/// Sets a terminal's window size.
+pub(crate) fn set_winsize(fd: RawFd, rows: u16, cols: u16) -> Result<(), SysError> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize struct that lives across the call.
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
+    if rc != 0 {
+        return Err(SysError::Call {
+            what: "set window size",
+            source: Errno::last(),
+        });
+    }
+    Ok(())
+}
+
+/// Writes `data` to `path` atomically and durably: a temporary file in the
+/// same directory, fsync, rename, fsync of the directory.
+pub(crate) fn write_durably(path: &Path, data: &[u8]) -> Result<(), SysError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = dir.join(name);
+    let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
+    f.write_all(data).map_err(io_err("write", &tmp))?;
+    f.sync_all().map_err(io_err("sync", &tmp))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(io_err("rename into", path))?;
+    let d = File::open(dir).map_err(io_err("open directory", dir))?;
+    d.sync_all().map_err(io_err("sync directory", dir))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_durably_replaces_the_file_and_leaves_no_temp() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("exit.json");
+        write_durably(&p, b"one").unwrap();
+        write_durably(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn set_nonblocking_sets_the_flag() {
+        let (r, _w) = nix::unistd::pipe().unwrap();
+        set_nonblocking(r.as_raw_fd()).unwrap();
+        let fl = fcntl(r.as_raw_fd(), FcntlArg::F_GETFL).unwrap();
+        assert!(OFlag::from_bits_retain(fl).contains(OFlag::O_NONBLOCK));
+    }
+}
