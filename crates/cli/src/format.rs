@@ -139,6 +139,18 @@ fn f_truncate(args: &[Value]) -> Result<Value, FuncError> {
     }
 }
 
+/// `label MAP "key"`: the value, or "" when the key is missing (backs
+/// `ps`'s `{{.Label "key"}}`).
+fn f_label(args: &[Value]) -> Result<Value, FuncError> {
+    match args {
+        [Value::Object(m) | Value::Map(m), Value::String(k)] => {
+            Ok(m.get(k).cloned().unwrap_or(Value::String(String::new())))
+        }
+        [Value::Nil | Value::NoValue, _] => Ok(Value::String(String::new())),
+        _ => Err(FuncError::ExactlyXArgs("label".into(), 2)),
+    }
+}
+
 /// JSON with Docker's four-space indentation (`inspect` output).
 pub fn pretty(v: &serde_json::Value) -> Result<String, FormatError> {
     use serde::Serialize;
@@ -227,6 +239,7 @@ pub fn render(template: &str, data: &serde_json::Value) -> Result<String, Format
         ("split", f_split as gtmpl_value::Func),
         ("join", f_join as gtmpl_value::Func),
         ("truncate", f_truncate as gtmpl_value::Func),
+        ("label", f_label as gtmpl_value::Func),
     ]);
     t.parse(template)
         .map_err(|e| FormatError::Parse(e.to_string()))?;

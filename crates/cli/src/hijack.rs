@@ -266,22 +266,23 @@ pub async fn monitor_tty_size(
             }
         }
     };
-    if !resize(&mut c, path.clone()).await {
-        // The process may not be up yet: retry a few times, like docker.
-        let mut ok = false;
-        for _ in 0..5 {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            if resize(&mut c, path.clone()).await {
-                ok = true;
-                break;
-            }
-        }
-        if !ok {
-            eprintln!("failed to resize tty, using default size");
-        }
-    }
+    let first_ok = resize(&mut c, path.clone()).await;
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
+        if !first_ok {
+            // The process may not be up yet: retry a few times, like docker.
+            let mut ok = false;
+            for _ in 0..5 {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                if resize(&mut c, path.clone()).await {
+                    ok = true;
+                    break;
+                }
+            }
+            if !ok {
+                eprintln!("failed to resize tty, using default size");
+            }
+        }
         let Ok(mut s) = signal(SignalKind::window_change()) else {
             return;
         };

@@ -1144,6 +1144,10 @@ fn is_user_defined_network(n: &str) -> bool {
 pub fn build(f: &ContainerFlags, detach: bool) -> Result<CreateRequest, OptsError> {
     let image = f.image_and_args.first().cloned().unwrap_or_default();
     let cmd: Vec<String> = f.image_and_args.iter().skip(1).cloned().collect();
+    if image.starts_with('-') {
+        // Clap takes unknown flags before the image as the image.
+        return Err(invalid(format!("unknown flag: {image}")));
+    }
 
     let mut attach_stdin = false;
     let mut attach_stdout = false;
@@ -2217,6 +2221,14 @@ mod tests {
         assert_eq!(b["HostConfig"]["NetworkMode"], "host");
         assert_eq!(b["NetworkingConfig"]["EndpointsConfig"], json!({}));
         assert!(req(&["--network", "host", "--network-alias", "x", "busybox"]).is_err());
+    }
+
+    #[test]
+    fn unknown_flags_before_the_image_are_refused() {
+        assert_eq!(
+            req(&["--bogus", "bb"]).unwrap_err().to_string(),
+            "unknown flag: --bogus"
+        );
     }
 
     #[test]

@@ -1244,9 +1244,9 @@ pub(crate) fn ps_row(c: &Value, trunc: bool, now: i64) -> Value {
 }
 
 /// `{{.Label "k"}}` is a method call in docker's templates; ours work on
-/// plain data, so it becomes `{{index .LabelMap "k"}}`.
+/// plain data, so it becomes `{{label .LabelMap "k"}}`.
 pub(crate) fn rewrite_label_calls(t: &str) -> String {
-    t.replace(".Label \"", "index .LabelMap \"")
+    t.replace(".Label \"", "label .LabelMap \"")
 }
 
 const PS_HEADERS: [(&str, &str); 13] = [
@@ -1390,8 +1390,13 @@ pub async fn inspect(env: &Env, a: InspectArgs, only_containers: bool) -> Result
             for raw in &raws {
                 let v: Value = serde_json::from_slice(raw)
                     .map_err(|e| Failure::new(1, format!("unable to read inspect data: {e}")))?;
-                out.push_str(&crate::format::render(t, &v)?);
-                out.push('\n');
+                match crate::format::render(t, &v) {
+                    Ok(s) => {
+                        out.push_str(&s);
+                        out.push('\n');
+                    }
+                    Err(e) => errs.push(format!("Template parsing error: {e}")),
+                }
             }
             if out.is_empty() {
                 out.push('\n');
@@ -1480,7 +1485,7 @@ mod tests {
             "\"/bin/sh -c 'while true; do sleep 1; done'\""
         );
         let out = listfmt::render(
-            &rewrite_label_calls("{{.ID}} {{.Label \"a\"}}"),
+            &rewrite_label_calls("{{.ID}} {{.Label \"a\"}}{{.Label \"zz\"}}"),
             &[ps_row(&c, true, 160)],
             &PS_HEADERS,
         )
