@@ -91,7 +91,7 @@ impl Response {
 }
 
 /// A client for one daemon.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Client {
     host: Host,
     /// Fixed by `DOCKER_API_VERSION`, or negotiated on first use.
@@ -173,7 +173,7 @@ impl Client {
         let body = Full::new(Bytes::from(body.unwrap_or_default()))
             .map_err(|never| match never {})
             .boxed();
-        let resp = self.send(method, path, body, ct, None).await?;
+        let resp = self.send(method, path, body, ct, &[]).await?;
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp
@@ -215,7 +215,9 @@ impl Client {
             self.negotiate().await?;
         }
         let full = format!("/v{}{}", self.version(), path);
-        let resp = self.send(method, &full, body, content_type, header).await?;
+        let resp = self
+            .send(method, &full, body, content_type, header.as_slice())
+            .await?;
         if resp.status().is_client_error() || resp.status().is_server_error() {
             let status = resp.status();
             let body = resp
@@ -238,7 +240,7 @@ impl Client {
         path: &str,
         body: ReqBody,
         content_type: Option<&str>,
-        header: Option<(&str, &str)>,
+        headers: &[(&str, &str)],
     ) -> Result<http::Response<hyper::body::Incoming>, ClientError> {
         let connect_err = || ClientError::Connect {
             host: self.host.to_string(),
@@ -259,7 +261,7 @@ impl Client {
             .await
             .map_err(|e| ClientError::Transport(e.to_string()))?;
         tokio::spawn(async move {
-            let _ = conn.await;
+            let _ = conn.with_upgrades().await;
         });
         let mut req = Request::builder()
             .method(method)
@@ -272,8 +274,8 @@ impl Client {
         if let Some(ct) = content_type {
             req = req.header(http::header::CONTENT_TYPE, ct);
         }
-        if let Some((k, v)) = header {
-            req = req.header(k, v);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
         }
         let req = req
             .body(body)
@@ -282,6 +284,62 @@ impl Client {
             .send_request(req)
             .await
             .map_err(|e| ClientError::Transport(e.to_string()))
+    }
+}
+
+/// The connection of an attach or exec start: the raw stream after
+/// `101 Switching Protocols`, or (from daemons that answer `200`) the
+/// response body, which carries output only.
+pub enum Hijacked {
+    Upgraded(TokioIo<hyper::upgrade::Upgraded>),
+    Body(hyper::body::Incoming),
+}
+
+impl Client {
+    /// `POST path` asking for the connection (`Upgrade: tcp`), as the
+    /// docker CLI's attach and exec start do.
+    pub async fn hijack(
+        &mut self,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Hijacked, ClientError> {
+        if self.version.is_none() {
+            self.negotiate().await?;
+        }
+        let full = format!("/v{}{}", self.version(), path);
+        let ct = body.as_ref().map(|_| "application/json");
+        let body = Full::new(Bytes::from(body.unwrap_or_default()))
+            .map_err(|never| match never {})
+            .boxed();
+        let resp = self
+            .send(
+                Method::POST,
+                &full,
+                body,
+                ct,
+                &[("Upgrade", "tcp"), ("Connection", "Upgrade")],
+            )
+            .await?;
+        let status = resp.status();
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            let up = hyper::upgrade::on(resp)
+                .await
+                .map_err(|e| ClientError::Transport(e.to_string()))?;
+            return Ok(Hijacked::Upgraded(TokioIo::new(up)));
+        }
+        if status.is_client_error() || status.is_server_error() {
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| ClientError::Transport(e.to_string()))?
+                .to_bytes();
+            let message = serde_json::from_slice::<api::ErrorBody>(&body)
+                .map(|b| b.message)
+                .unwrap_or_else(|_| String::from_utf8_lossy(&body).trim().to_string());
+            return Err(ClientError::Daemon { status, message });
+        }
+        Ok(Hijacked::Body(resp.into_body()))
     }
 }
 

@@ -139,6 +139,18 @@ fn f_truncate(args: &[Value]) -> Result<Value, FuncError> {
     }
 }
 
+/// `label MAP "key"`: the value, or "" when the key is missing (backs
+/// `ps`'s `{{.Label "key"}}`).
+fn f_label(args: &[Value]) -> Result<Value, FuncError> {
+    match args {
+        [Value::Object(m) | Value::Map(m), Value::String(k)] => {
+            Ok(m.get(k).cloned().unwrap_or(Value::String(String::new())))
+        }
+        [Value::Nil | Value::NoValue, _] => Ok(Value::String(String::new())),
+        _ => Err(FuncError::ExactlyXArgs("label".into(), 2)),
+    }
+}
+
 /// JSON with Docker's four-space indentation (`inspect` output).
 pub fn pretty(v: &serde_json::Value) -> Result<String, FormatError> {
     use serde::Serialize;
@@ -148,6 +160,71 @@ pub fn pretty(v: &serde_json::Value) -> Result<String, FormatError> {
     v.serialize(&mut ser)
         .map_err(|e| FormatError::Exec(e.to_string()))?;
     String::from_utf8(buf).map_err(|e| FormatError::Exec(e.to_string()))
+}
+
+/// Go's `json.Indent` with four spaces: re-indents JSON text keeping its
+/// key order (docker's `inspect` shows the daemon's JSON this way).
+/// Empty objects and arrays stay `{}` and `[]`.
+pub fn indent_raw(raw: &[u8]) -> String {
+    let mut out: Vec<u8> = Vec::with_capacity(raw.len() * 2);
+    let mut depth = 0usize;
+    let mut in_str = false;
+    let mut esc = false;
+    let mut need_indent = false;
+    let newline = |out: &mut Vec<u8>, depth: usize| {
+        out.push(b'\n');
+        for _ in 0..depth {
+            out.extend_from_slice(b"    ");
+        }
+    };
+    for &b in raw {
+        if in_str {
+            out.push(b);
+            if esc {
+                esc = false;
+            } else if b == b'\\' {
+                esc = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            continue;
+        }
+        if need_indent && b != b']' && b != b'}' {
+            need_indent = false;
+            depth += 1;
+            newline(&mut out, depth);
+        }
+        match b {
+            b'"' => {
+                in_str = true;
+                out.push(b);
+            }
+            b'{' | b'[' => {
+                out.push(b);
+                need_indent = true;
+            }
+            b',' => {
+                out.push(b);
+                newline(&mut out, depth);
+            }
+            b':' => out.extend_from_slice(b": "),
+            b'}' | b']' => {
+                if need_indent {
+                    // Empty: stay compact.
+                    need_indent = false;
+                } else {
+                    depth = depth.saturating_sub(1);
+                    newline(&mut out, depth);
+                }
+                out.push(b);
+            }
+            _ => out.push(b),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Renders `template` against `data`. A trailing newline is added as the
@@ -162,6 +239,7 @@ pub fn render(template: &str, data: &serde_json::Value) -> Result<String, Format
         ("split", f_split as gtmpl_value::Func),
         ("join", f_join as gtmpl_value::Func),
         ("truncate", f_truncate as gtmpl_value::Func),
+        ("label", f_label as gtmpl_value::Func),
     ]);
     t.parse(template)
         .map_err(|e| FormatError::Parse(e.to_string()))?;
@@ -201,6 +279,14 @@ mod tests {
         assert_eq!(
             render("{{title \"hello world\"}}", &d).unwrap(),
             "Hello World"
+        );
+    }
+
+    #[test]
+    fn raw_json_is_indented_like_go_keeping_key_order() {
+        assert_eq!(
+            indent_raw(br#"[{"b":1,"a":[],"c":{},"d":[1,"x, y: {"],"e":{"f":null}}]"#),
+            "[\n    {\n        \"b\": 1,\n        \"a\": [],\n        \"c\": {},\n        \"d\": [\n            1,\n            \"x, y: {\"\n        ],\n        \"e\": {\n            \"f\": null\n        }\n    }\n]"
         );
     }
 

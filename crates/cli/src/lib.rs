@@ -6,6 +6,9 @@
 //!   `~/.balena-engine/config.json`).
 //! - [`format`]: `--format` Go templates.
 //! - `commands`: one module per command group.
+//! - `runopts`: `run`/`create` flags → the container create request.
+//! - `hijack`: attached streams, raw terminal, resizes, signal proxying.
+//! - `units`: docker's sizes, durations and quoting.
 //!
 //! Exit codes follow docker: 0 success, 1 command failure, 125 for usage
 //! errors (and, for `run`, daemon errors); a container's own code otherwise.
@@ -16,9 +19,12 @@ pub mod client;
 mod commands;
 mod config;
 pub mod format;
+mod hijack;
 mod jsonmsg;
 mod listfmt;
+mod runopts;
 mod table;
+mod units;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -66,10 +72,37 @@ enum Command {
     Version(commands::system::VersionArgs),
     /// Display system-wide information
     Info(commands::system::InfoArgs),
+    /// Create and run a new container from an image
+    Run(commands::container::RunArgs),
+    /// Create a new container
+    Create(commands::container::CreateArgs),
+    /// Start one or more stopped containers
+    Start(commands::container::StartArgs),
+    /// Stop one or more running containers
+    Stop(commands::container::StopArgs),
+    /// Kill one or more running containers
+    Kill(commands::container::KillArgs),
+    /// Restart one or more containers
+    Restart(commands::container::RestartArgs),
+    /// Remove one or more containers
+    Rm(commands::container::RmArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(commands::container::WaitArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(commands::container::AttachArgs),
+    /// Fetch the logs of a container
+    Logs(commands::container::LogsArgs),
+    /// Execute a command in a running container
+    Exec(commands::container::ExecArgs),
+    /// List containers
+    Ps(commands::container::PsArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
     /// List images
     Images(commands::images::ImagesArgs),
-    /// Return low-level information on images
-    Inspect(commands::images::InspectArgs),
+    /// Return low-level information on Docker objects
+    Inspect(commands::container::InspectArgs),
     /// Remove one or more images
     Rmi(commands::images::RmiArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
@@ -93,6 +126,38 @@ enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ContainerCommand {
+    /// List containers
+    #[command(name = "ls", visible_aliases = ["ps", "list"])]
+    Ls(commands::container::PsArgs),
+    /// Create and run a new container from an image
+    Run(commands::container::RunArgs),
+    /// Create a new container
+    Create(commands::container::CreateArgs),
+    /// Start one or more stopped containers
+    Start(commands::container::StartArgs),
+    /// Stop one or more running containers
+    Stop(commands::container::StopArgs),
+    /// Kill one or more running containers
+    Kill(commands::container::KillArgs),
+    /// Restart one or more containers
+    Restart(commands::container::RestartArgs),
+    /// Remove one or more containers
+    #[command(name = "rm", visible_alias = "remove")]
+    Rm(commands::container::RmArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(commands::container::WaitArgs),
+    /// Display detailed information on one or more containers
+    Inspect(commands::container::InspectArgs),
+    /// Fetch the logs of a container
+    Logs(commands::container::LogsArgs),
+    /// Execute a command in a running container
+    Exec(commands::container::ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(commands::container::AttachArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,6 +247,25 @@ impl Env {
     }
 }
 
+/// The subcommand words of `args` (`container run `), for usage errors'
+/// "See 'balena-engine container run --help'".
+fn command_path(args: &[String]) -> String {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let mut cur = &cmd;
+    let mut path = String::new();
+    for a in args.iter().filter(|a| !a.starts_with('-')) {
+        match cur.find_subcommand(a) {
+            Some(sub) => {
+                path.push_str(sub.get_name());
+                path.push(' ');
+                cur = sub;
+            }
+            None => break,
+        }
+    }
+    path
+}
+
 /// Entry point of the CLI role; returns the process exit code.
 pub fn main(args: &[String]) -> i32 {
     let cli = match Cli::try_parse_from(
@@ -206,8 +290,9 @@ pub fn main(args: &[String]) -> i32 {
                 }
                 _ => {
                     eprintln!(
-                        "{}\nSee 'balena-engine --help'.",
-                        e.render().to_string().trim_end()
+                        "{}\nSee 'balena-engine {}--help'.",
+                        e.render().to_string().trim_end(),
+                        command_path(args)
                     );
                     125
                 }
@@ -255,8 +340,46 @@ pub fn main(args: &[String]) -> i32 {
             Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => {
                 commands::images::images(&env, a).await
             }
-            Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => {
-                commands::images::inspect(&env, a).await
+            Command::Image(ImageCommand::Inspect(a)) => commands::images::inspect(&env, a).await,
+            Command::Inspect(a) => commands::container::inspect(&env, a, false).await,
+            Command::Container(ContainerCommand::Inspect(a)) => {
+                commands::container::inspect(&env, a, true).await
+            }
+            Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => {
+                commands::container::run(&env, a).await
+            }
+            Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => {
+                commands::container::create(&env, a).await
+            }
+            Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => {
+                commands::container::start(&env, a).await
+            }
+            Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => {
+                commands::container::stop(&env, a).await
+            }
+            Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => {
+                commands::container::kill(&env, a).await
+            }
+            Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
+                commands::container::restart(&env, a).await
+            }
+            Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => {
+                commands::container::rm(&env, a).await
+            }
+            Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => {
+                commands::container::wait(&env, a).await
+            }
+            Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => {
+                commands::container::attach(&env, a).await
+            }
+            Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => {
+                commands::container::logs(&env, a).await
+            }
+            Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => {
+                commands::container::exec(&env, a).await
+            }
+            Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => {
+                commands::container::ps(&env, a).await
             }
             Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => {
                 commands::images::rmi(&env, a).await

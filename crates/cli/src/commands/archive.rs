@@ -128,9 +128,27 @@ pub async fn load(env: &Env, a: LoadArgs) -> Result<(), Failure> {
 }
 
 /// Shows a JSON message stream; quiet shows only `stream` lines.
-pub async fn show_stream(mut body: hyper::body::Incoming, quiet: bool) -> Result<(), Failure> {
+pub async fn show_stream(body: hyper::body::Incoming, quiet: bool) -> Result<(), Failure> {
     let terminal = std::io::stdout().is_terminal() && !quiet;
-    let mut display = Display::new(std::io::stdout(), terminal);
+    show_stream_inner(body, quiet, std::io::stdout(), terminal).await
+}
+
+/// [`show_stream`] to another writer (`run` shows its pull on stderr).
+pub async fn show_stream_to(
+    body: hyper::body::Incoming,
+    out: impl std::io::Write,
+    terminal: bool,
+) -> Result<(), Failure> {
+    show_stream_inner(body, false, out, terminal).await
+}
+
+async fn show_stream_inner(
+    mut body: hyper::body::Incoming,
+    quiet: bool,
+    out: impl std::io::Write,
+    terminal: bool,
+) -> Result<(), Failure> {
+    let mut display = Display::new(out, terminal);
     let mut dec = Decoder::default();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| Failure::new(1, e.to_string()))?;

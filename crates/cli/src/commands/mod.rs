@@ -1,6 +1,7 @@
 //! The CLI's commands, one module per group.
 
 pub mod archive;
+pub mod container;
 pub mod distribution;
 pub mod images;
 pub mod pull;
