@@ -245,7 +245,11 @@ pub fn hijack(socket: &Path, method: &str, path: &str, body: &[u8]) -> Result<Hi
     let mut b = [0u8; 1];
     while !h.ends_with(b"\r\n\r\n") {
         let n = s.read(&mut b).unwrap();
-        assert!(n == 1, "eof in response head: {:?}", String::from_utf8_lossy(&h));
+        assert!(
+            n == 1,
+            "eof in response head: {:?}",
+            String::from_utf8_lossy(&h)
+        );
         h.push(b[0]);
     }
     let head = String::from_utf8_lossy(&h).into_owned();
@@ -256,7 +260,10 @@ pub fn hijack(socket: &Path, method: &str, path: &str, body: &[u8]) -> Result<Hi
     let _ = s.read_to_end(&mut rest);
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
     let mut body = rest;
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         body = super::dechunk(&body);
     }
     Err(Raw {
