@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod ctr;
 pub mod dockerd;
 pub mod images;
 pub mod proxy;
@@ -19,6 +20,11 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_balena-engine");
 
 /// A directory of role symlinks to the binary under test.
 pub fn links(dir: &Path) -> PathBuf {
+    links_to(dir, Path::new(BIN))
+}
+
+/// A directory of role symlinks to `target`.
+pub fn links_to(dir: &Path, target: &Path) -> PathBuf {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     for name in [
@@ -33,7 +39,7 @@ pub fn links(dir: &Path) -> PathBuf {
     ] {
         let l = bin.join(name);
         if !l.exists() {
-            std::os::unix::fs::symlink(BIN, &l).unwrap();
+            std::os::unix::fs::symlink(target, &l).unwrap();
         }
     }
     bin
@@ -96,9 +102,38 @@ impl Daemon {
         a
     }
 
+    /// Paths only, with the role links pointing at a private copy of the
+    /// binary (`<dir>/engine-copy`), so a test that attacks the binary
+    /// cannot damage the build's.
+    pub fn new_with_copy() -> Self {
+        let mut d = Self::new();
+        let copy = d.dir.path().join("engine-copy");
+        std::fs::copy(BIN, &copy).unwrap();
+        let _ = std::fs::remove_dir_all(&d.bin);
+        d.bin = links_to(d.dir.path(), &copy);
+        d
+    }
+
     /// Starts the daemon and waits until it answers /_ping.
     pub fn start(mut self, extra: &[&str]) -> Self {
-        let log = std::fs::File::create(&self.log).unwrap();
+        self.spawn(extra);
+        self
+    }
+
+    /// Starts the daemon again on the same paths (after it exited or was
+    /// killed) and waits until it answers /_ping.
+    pub fn restart(&mut self, extra: &[&str]) {
+        assert!(self.child.is_none(), "daemon still running");
+        self.spawn(extra);
+    }
+
+    fn spawn(&mut self, extra: &[&str]) {
+        // Keep earlier runs' logs: append.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
         let child = Command::new(self.bin.join("balena-engine-daemon"))
             .args(self.args(extra))
             .stdin(Stdio::null())
@@ -108,7 +143,6 @@ impl Daemon {
             .unwrap();
         self.child = Some(child);
         self.wait_ready();
-        self
     }
 
     pub fn wait_ready(&mut self) {
@@ -370,7 +404,7 @@ pub fn raw(socket: &Path, method: &str, path: &str, body: Option<&[u8]>) -> Raw 
     }
 }
 
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
+pub fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
         let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {

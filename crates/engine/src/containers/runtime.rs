@@ -49,10 +49,32 @@ fn shim_err(msg: impl std::fmt::Display) -> EngineError {
     EngineError::Conflict(format!("container shim: {msg}"))
 }
 
+/// Connects to a shim's socket. `sun_path` holds 107 bytes and
+/// `<exec-root>/containers/<64-hex id>/shim.sock` takes 85 of them, so long
+/// exec roots go through the directory: `/proc/self/fd/N/shim.sock` (the
+/// shim binds through its directory too).
+async fn connect(sock: &Path) -> std::io::Result<UnixStream> {
+    use std::os::fd::AsRawFd;
+    const SUN_PATH_MAX: usize = 107;
+    let (Some(dir), Some(name)) = (sock.parent(), sock.file_name()) else {
+        return UnixStream::connect(sock).await;
+    };
+    if sock.as_os_str().len() <= SUN_PATH_MAX {
+        return UnixStream::connect(sock).await;
+    }
+    let d = std::fs::File::open(dir)?;
+    let via = Path::new("/proc/self/fd")
+        .join(d.as_raw_fd().to_string())
+        .join(name);
+    let s = UnixStream::connect(&via).await;
+    drop(d);
+    s
+}
+
 /// Connects to a shim and sends one request; returns the reply and the
 /// connection (for streams).
 pub async fn shim_call(sock: &Path, req: &Request) -> Result<(Reply, ShimStream), EngineError> {
-    let s = UnixStream::connect(sock)
+    let s = connect(sock)
         .await
         .map_err(|e| shim_err(format!("connect {}: {e}", sock.display())))?;
     let (r, mut w) = s.into_split();
@@ -74,7 +96,7 @@ pub async fn shim_call(sock: &Path, req: &Request) -> Result<(Reply, ShimStream)
 
 /// Waits for the exit line of a `wait` request.
 async fn shim_wait(sock: &Path) -> Result<ExitStatus, EngineError> {
-    let s = UnixStream::connect(sock)
+    let s = connect(sock)
         .await
         .map_err(|e| shim_err(format!("connect {}: {e}", sock.display())))?;
     let (r, mut w) = s.into_split();

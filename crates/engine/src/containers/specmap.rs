@@ -237,7 +237,11 @@ fn devices(h: &HostConfig) -> Vec<spec::Device> {
 pub fn verify(h: &HostConfig, _c: &ContainerConfig) -> Result<Vec<String>, EngineError> {
     let caps_add = h.cap_add.clone().unwrap_or_default();
     let caps_drop = h.cap_drop.clone().unwrap_or_default();
-    spec::validate_caps(&caps_add, &caps_drop).map_err(spec_err)?;
+    // Docker checks CapAdd then CapDrop and names the list in the error.
+    spec::validate_caps(&caps_add, &[])
+        .map_err(|e| EngineError::InvalidArgument(format!("invalid CapAdd: {e}")))?;
+    spec::validate_caps(&[], &caps_drop)
+        .map_err(|e| EngineError::InvalidArgument(format!("invalid CapDrop: {e}")))?;
     let warnings =
         spec::validate_resources(&resources(h), &spec::HostCaps::detect()).map_err(spec_err)?;
     spec::validate_shm_and_oom(h.shm_size, h.oom_score_adj).map_err(spec_err)?;
