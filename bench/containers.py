@@ -140,24 +140,34 @@ def api(sock, method, path, body=None, ok=(200, 201, 204), timeout=60):
 KNOWN_IDS = set()  # containers created through the raw API
 
 
-def api_run_rm(sock):
-    """What `docker run --rm` does, minus attach (`true` prints nothing)."""
+def api_run_rm(sock, phases=None):
+    """What `docker run --rm` does, minus attach (`true` prints nothing).
+    phases, if given, gets the ms of create, wait (registered), start, and
+    start's answer to wait's (exit and removal)."""
+    t0 = time.perf_counter()
     cid = api(sock, "POST", "/containers/create", {
         "Image": IMAGE, "Cmd": ["true"],
         "HostConfig": {"AutoRemove": True, "NetworkMode": "none"}})["Id"]
     KNOWN_IDS.add(cid)
+    t1 = time.perf_counter()
     w = UnixHTTPConnection(sock, 60)
     try:
         w.request("POST", f"/v1.41/containers/{cid}/wait?condition=removed")
         r = w.getresponse()  # headers: the wait is registered
         if r.status != 200:
             raise RuntimeError(f"wait: {r.status} {r.read()[:300]!r}")
+        t2 = time.perf_counter()
         api(sock, "POST", f"/containers/{cid}/start")
+        t3 = time.perf_counter()
         res = json.loads(r.read())
+        t4 = time.perf_counter()
     finally:
         w.close()
     if res.get("StatusCode") != 0:
         raise RuntimeError(f"run --rm true: {res}")
+    if phases is not None:
+        for k, a, b in (("create", t0, t1), ("wait", t1, t2), ("start", t2, t3), ("exit_and_remove", t3, t4)):
+            phases.setdefault(k, []).append((b - a) * 1000)
 
 
 def api_exec(sock, cid):
@@ -588,7 +598,9 @@ def main():
         log("run --rm true")
         run_cli = interleaved(engines, lambda e: e.timed("run", "--rm", "--network", "none", IMAGE, "true"),
                               RUNS, "run --rm (CLI)")
-        run_api = interleaved(engines, lambda e: timed_api(api_run_rm, e.sock), RUNS, "run --rm (API)")
+        phases = {e.name: {} for e in engines}
+        run_api = interleaved(engines, lambda e: timed_api(api_run_rm, e.sock, phases[e.name]), RUNS,
+                              "run --rm (API)")
 
         log("exec true")
         sleepers = {e.name: e.run_d() for e in engines}
@@ -603,6 +615,9 @@ def main():
                 "cli_floor": summary(floor[e.name]),
                 "run_rm_cli": summary(run_cli[e.name]),
                 "run_rm_api": summary(run_api[e.name]),
+                # Medians of each request's time (warm-ups included).
+                "run_rm_api_phases_ms": {k: round(statistics.median(v), 2)
+                                         for k, v in phases[e.name].items()},
                 "exec_cli": summary(exec_cli[e.name]),
                 "exec_api": summary(exec_api[e.name]),
             }

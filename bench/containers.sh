@@ -52,6 +52,8 @@ def lat(name, key, target=None):
         row(f"{name} {stat}", o[key][stat + "_ms"], d and d[key][stat + "_ms"], "ms", target=target)
 lat("run --rm true (CLI)", "run_rm_cli", "<=0.15x")
 lat("run --rm true (API)", "run_rm_api")
+for k in ("create", "wait", "start", "exit_and_remove"):
+    row(f"  API {k} (median)", o["run_rm_api_phases_ms"][k], d and d["run_rm_api_phases_ms"][k], "ms")
 lat("exec true (CLI)", "exec_cli", "<=0.2x")
 lat("exec true (API)", "exec_api")
 lat("CLI floor: docker version", "cli_floor")
