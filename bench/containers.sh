@@ -74,6 +74,8 @@ for name, m in (("ours", om), ("dockerd", dm)):
         print(f"{name}: other processes under the shims: {', '.join(m['other_processes'])}")
 if not d:
     print("(dockerd not installed: no Docker figures)")
+la0, la1 = r["loadavg_start"], r["loadavg_end"]
+print(f"load average (1 min) at start {la0[0]:.2f}, at end {la1[0]:.2f}: latencies here include waits on a busy CPU and disk")
 print("dockerd's daemon figures are dockerd + containerd; ours' shim PSS shares the engine binary's pages with the daemon")
 print("targets: run --rm <= 0.15x dockerd, exec <= 0.2x dockerd, PSS of shim + container < 0.5 MiB")
 PY
