@@ -6,7 +6,9 @@
 #   - daemon start to API ready (median of BENCH_RUNS, default 15)
 #   - idle daemon RSS and PSS (dockerd: with its managed containerd)
 # Results: bench/out/startup.json and a table on stdout.
-# Later issues extend this script with their own sections.
+# Later issues extend this script with their own sections: bench/pull.sh
+# (image pulls), bench/containers.sh (container run/exec latency, memory
+# per container).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
@@ -41,3 +43,4 @@ if not d:
 print("targets: start to ready < 50 ms, idle RSS < 8 MiB")
 PY
 bench/pull.sh
+bench/containers.sh
