@@ -7,11 +7,8 @@
 //!
 //! # Layout
 //! - [`Role`] and [`role_for`]: the name → role table.
-//! - `init`: the `docker-init` applet for `--init`.
 //! - `install_links`: `balena-engine --install-links DIR` creates the
 //!   symlinks for every role name.
-
-mod init;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -25,8 +22,6 @@ enum Role {
     Proxy,
     /// The per-container shim (internal; started by the daemon).
     Shim,
-    /// `--init`'s PID 1 inside containers.
-    Init,
 }
 
 /// Every name we answer to, for `--install-links`.
@@ -47,9 +42,32 @@ fn role_for(name: &str) -> Option<Role> {
         "balena-engine-runc" | "balena-runc" => Some(Role::Runc),
         "balena-engine-proxy" | "balena-proxy" => Some(Role::Proxy),
         "balena-engine-shim" => Some(Role::Shim),
-        "docker-init" | "balena-engine-init" => Some(Role::Init),
         _ => None,
     }
+}
+
+/// The runc applet clones itself into containers, so (like the shim) it
+/// must run from a read-only view of the binary (CVE-2019-5736): re-execute
+/// once through the daemon's protection. Failing that, carry on: the
+/// applet still works, unprotected, as youki's library does by default.
+fn protect_runc() {
+    const MARK: &str = "_BALENA_ENGINE_RUNC_PROTECTED";
+    if std::env::var_os(MARK).is_some() {
+        std::env::remove_var(MARK);
+        return;
+    }
+    let Ok(exe) = engine::shimexe::ShimExe::open() else {
+        return;
+    };
+    use std::os::unix::process::CommandExt;
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_default();
+    let err = std::process::Command::new(exe.path())
+        .arg0(argv0)
+        .args(args)
+        .env(MARK, "1")
+        .exec();
+    eprintln!("balena-engine-runc: re-executing read-only: {err}");
 }
 
 fn basename(argv0: &OsString) -> String {
@@ -111,8 +129,11 @@ fn main() {
         Some(Role::Cli) => cli::main(&args),
         Some(Role::Daemon) => daemon::main(&args),
         Some(Role::Shim) => shim::main(std::env::args_os().collect()),
-        Some(Role::Init) => init::main(std::env::args_os().collect()),
-        Some(Role::Runc) | Some(Role::Proxy) => {
+        Some(Role::Runc) => {
+            protect_runc();
+            runc::main(std::env::args_os().collect())
+        }
+        Some(Role::Proxy) => {
             eprintln!("{name}: not yet implemented");
             1
         }

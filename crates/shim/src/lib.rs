@@ -19,6 +19,7 @@
 //! Must not: start threads or an async runtime, or hold memory in
 //! proportion to what the container writes.
 
+mod init;
 mod log;
 pub mod proto;
 mod runtime;
@@ -88,6 +89,14 @@ pub fn exit_status_from_file(path: &Path) -> Result<Option<ExitStatus>, ShimErro
 pub fn main(args: Vec<OsString>) -> i32 {
     // SAFETY: mallopt only tunes the allocator; no other thread exists yet.
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+    // libcontainer reports the failing step only through `tracing`; send
+    // warnings and errors to stderr (shim.log) so a failed create says why.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::ERROR)
+        .with_ansi(false)
+        .without_time()
+        .try_init();
     let Some(state_dir) = args.get(1).map(PathBuf::from) else {
         eprintln!("{}", ShimError::Usage);
         return 2;

@@ -56,11 +56,16 @@ pub(crate) enum Stdio {
     Console(PathBuf),
 }
 
-fn builder(id: &str, root: &Path, stdio: Stdio) -> Result<ContainerBuilder, RuntimeError> {
+fn builder(
+    id: &str,
+    root: &Path,
+    stdio: Stdio,
+    init: bool,
+) -> Result<ContainerBuilder, RuntimeError> {
     let b = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_root_path(root)
         .map_err(lc)?
-        .with_executor(ShimExecutor)
+        .with_executor(ShimExecutor { init })
         .validate_id()
         .map_err(lc)?;
     Ok(match stdio {
@@ -83,7 +88,7 @@ pub(crate) fn create(
     std::fs::create_dir_all(root).map_err(|e| RuntimeError::Container {
         message: format!("create runtime root {}: {e}", root.display()),
     })?;
-    builder(id, root, stdio)?
+    builder(id, root, stdio, true)?
         .as_init(bundle)
         .with_systemd(false)
         .with_detach(true)
@@ -122,7 +127,7 @@ pub(crate) fn exec(
     process: &Path,
     stdio: Stdio,
 ) -> Result<i32, RuntimeError> {
-    let pid = builder(id, root, stdio)?
+    let pid = builder(id, root, stdio, false)?
         .as_tenant()
         .with_process(Some(process))
         .with_detach(true)
@@ -240,13 +245,30 @@ fn oom_kill_count_in(root: &Path, cgroups_path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// The annotation that asks for `--init`: the container's first process
+/// stays as a tiny init (signal forwarding, reaping) and runs the command as
+/// its child.
+pub const INIT_ANNOTATION: &str = "io.balena-engine.init";
+
 /// libcontainer's default executor, with the shim's signal state undone
 /// before the workload runs and Docker's wording for a missing executable.
+/// With `init` (the container's own init, not an exec) and the
+/// [`INIT_ANNOTATION`], it becomes the container's init first.
 #[derive(Clone)]
-struct ShimExecutor;
+struct ShimExecutor {
+    init: bool,
+}
 
 impl Executor for ShimExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        let wants_init = self.init
+            && spec
+                .annotations()
+                .as_ref()
+                .is_some_and(|a| a.get(INIT_ANNOTATION).is_some_and(|v| v == "true"));
+        if wants_init {
+            crate::init::become_init();
+        }
         crate::sys::reset_signals_for_exec();
         DefaultExecutor {}.exec(spec)
     }

@@ -94,6 +94,41 @@ pub fn all_caps() -> &'static [&'static str] {
 
 const ALL: &str = "ALL";
 
+/// The engine's own bounding set (`CapBnd` of /proc/self/status) as a bit
+/// mask; every capability when it cannot be read. A container can never
+/// hold a capability the engine lacks (the kernel refuses the `capset`), so
+/// `--privileged` and `ALL` are limited to it, as runc does.
+fn own_bounding() -> u64 {
+    static BND: OnceLock<u64> = OnceLock::new();
+    *BND.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("CapBnd:"))
+                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            })
+            .unwrap_or(u64::MAX)
+    })
+}
+
+fn in_bounding(name: &str) -> bool {
+    match CAP_BY_NUMBER.iter().position(|c| *c == name) {
+        Some(n) if n < 64 => own_bounding() & (1u64 << n) != 0,
+        _ => true,
+    }
+}
+
+/// The capabilities a container can be given here: [`all_caps`] limited to
+/// the engine's bounding set.
+pub fn grantable_caps() -> Vec<String> {
+    all_caps()
+        .iter()
+        .filter(|c| in_bounding(c))
+        .map(|s| s.to_string())
+        .collect()
+}
+
 /// Upper-case, add the `CAP_` prefix, check against [`all_caps`]; keeps "ALL".
 fn normalize(caps: &[String]) -> Result<Vec<String>, SpecError> {
     let valid = all_caps();
@@ -115,10 +150,15 @@ fn normalize(caps: &[String]) -> Result<Vec<String>, SpecError> {
     Ok(out)
 }
 
-/// Checks `--cap-add`/`--cap-drop` like Docker (`unknown capability: "CAP_FOO"`).
+/// Checks `--cap-add`/`--cap-drop` like Docker (`unknown capability: "CAP_FOO"`),
+/// and that added capabilities are in the engine's bounding set.
 pub fn validate_caps(add: &[String], drop: &[String]) -> Result<(), SpecError> {
     normalize(drop)?;
-    normalize(add)?;
+    for c in normalize(add)? {
+        if c != ALL && !in_bounding(&c) {
+            return Err(SpecError::CapabilityUnavailable(c));
+        }
+    }
     Ok(())
 }
 
@@ -129,19 +169,23 @@ pub fn effective_caps(
     privileged: bool,
 ) -> Result<Vec<String>, SpecError> {
     if privileged {
-        return Ok(all_caps().iter().map(|s| s.to_string()).collect());
+        return Ok(grantable_caps());
     }
-    let basics = || DEFAULT_CAPS.iter().map(|s| s.to_string());
+    let basics = || {
+        DEFAULT_CAPS
+            .iter()
+            .filter(|c| in_bounding(c))
+            .map(|s| s.to_string())
+    };
     if add.is_empty() && drop.is_empty() {
         return Ok(basics().collect());
     }
     let drop = normalize(drop)?;
     let add = normalize(add)?;
     let caps = if add.iter().any(|c| c == ALL) {
-        all_caps()
-            .iter()
-            .filter(|c| !drop.iter().any(|d| d == *c))
-            .map(|s| s.to_string())
+        grantable_caps()
+            .into_iter()
+            .filter(|c| !drop.iter().any(|d| d == c))
             .collect()
     } else if drop.iter().any(|c| c == ALL) {
         add

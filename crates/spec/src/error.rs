@@ -13,6 +13,11 @@ pub enum SpecError {
     #[error("unknown capability: {0:?}")]
     UnknownCapability(String),
 
+    /// A capability the engine itself does not hold (not in its bounding
+    /// set), so no container started by it can have it.
+    #[error("capability {0} is not available: the engine's own bounding set lacks it")]
+    CapabilityUnavailable(String),
+
     /// A resource setting rejected by Docker's `verifyPlatformContainerResources`
     /// (or the host-config checks next to it); the message is Docker's.
     #[error("{0}")]

@@ -35,7 +35,7 @@ mod user;
 mod validate;
 
 pub use build::{build, default_cgroupns, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS};
-pub use caps::{all_caps, effective_caps, validate_caps, DEFAULT_CAPS};
+pub use caps::{all_caps, effective_caps, grantable_caps, validate_caps, DEFAULT_CAPS};
 pub use devices::parse_device_cgroup_rule;
 pub use error::SpecError;
 pub use mounts::{merge_tmpfs_options, DEFAULT_SHM_SIZE, INIT_PATH_IN_CONTAINER};

@@ -225,6 +225,22 @@ pub fn pids_mentioning(needle: &str) -> Vec<i32> {
     out
 }
 
+/// A container's cgroup directories (engine's default parent `/balena`), in
+/// every v1 controller or the v2 tree, where they exist.
+pub fn container_cgroups(id: &str) -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut out = Vec::new();
+    if root.join("cgroup.controllers").exists() {
+        out.push(root.join("balena").join(id));
+    } else {
+        for e in std::fs::read_dir(root).into_iter().flatten().flatten() {
+            out.push(e.path().join("balena").join(id));
+        }
+    }
+    out.retain(|p| p.is_dir());
+    out
+}
+
 impl Daemon {
     /// Removes every container through the API (containers outlive the
     /// daemon by design, so tests must not leave any behind).
@@ -254,6 +270,34 @@ impl Daemon {
     /// what is left under the data root.
     pub fn reap_leftovers(&self) {
         let exec = self.exec_root.display().to_string();
+        // Containers of this daemon (ids from its exec root): kill what is
+        // left in their cgroups (a container's init outlives a killed shim)
+        // and remove the empty cgroups.
+        let ids: Vec<String> = std::fs::read_dir(self.exec_root.join("containers"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .chain(
+                std::fs::read_dir(self.data_root.join("containers"))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned()),
+            )
+            .filter(|n| n.len() == 64)
+            .collect();
+        for id in &ids {
+            for base in container_cgroups(id) {
+                let procs = std::fs::read_to_string(base.join("cgroup.procs")).unwrap_or_default();
+                for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+        }
         for pid in pids_mentioning(&exec) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
@@ -270,6 +314,14 @@ impl Daemon {
         points.sort_by_key(|p| std::cmp::Reverse(p.len()));
         for m in points {
             let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+        }
+        if !ids.is_empty() {
+            std::thread::sleep(Duration::from_millis(100));
+            for id in &ids {
+                for base in container_cgroups(id) {
+                    let _ = std::fs::remove_dir(base);
+                }
+            }
         }
     }
 }

@@ -372,8 +372,20 @@ impl Containers {
     /// `POST /containers/{id}/start`.
     pub async fn start(self: &Arc<Self>, name: &str) -> Result<(), EngineError> {
         let c = self.get(name)?;
-        let _op = c.op.lock().await;
-        self.start_locked(&c).await
+        let res = {
+            let _op = c.op.lock().await;
+            self.start_locked(&c).await
+        };
+        // Docker removes an AutoRemove container whose start failed (a
+        // `run --rm` client waits for that).
+        if matches!(&res, Err(e) if !matches!(e, EngineError::NotModified))
+            && c.record().host_config.auto_remove
+        {
+            if let Err(e) = self.remove(&c.id, true, true).await {
+                tracing::warn!(container = %c.id, error = %e, "auto-remove after a failed start");
+            }
+        }
+        res
     }
 
     async fn start_locked(self: &Arc<Self>, c: &Arc<Ctr>) -> Result<(), EngineError> {
@@ -405,6 +417,20 @@ impl Containers {
         let pid = match self.spawn_shim(&sd).await {
             Ok(pid) => pid,
             Err(e) => {
+                // The shim's own account (libcontainer's failing step) goes
+                // to the daemon log before its directory is removed.
+                if let Ok(log) = std::fs::read_to_string(sd.join(proto::LOG_FILE)) {
+                    for line in log
+                        .lines()
+                        .rev()
+                        .take(20)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                    {
+                        tracing::warn!(container = %c.id, "shim: {line}");
+                    }
+                }
                 let this = self.clone();
                 let id = c.id.clone();
                 let _ = tokio::task::spawn_blocking(move || this.teardown(&id)).await;
@@ -430,7 +456,7 @@ impl Containers {
             let _ = p.tx.send(r);
         }
         if let Err(e) = shim_call(&sock, &Request::Start).await {
-            let _ = shim_call(
+            let killed = shim_call(
                 &sock,
                 &Request::Kill {
                     signal: 9,
@@ -438,6 +464,15 @@ impl Containers {
                 },
             )
             .await;
+            if killed.is_err() {
+                // The shim cannot be reached: kill the init it made (still
+                // its unreaped child, so the pid is its); the shim then
+                // sees the exit and cleans up.
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
             self.record_start_error(c, &e.to_string());
             self.clone().monitor(c.clone(), sock);
             return Err(e);
@@ -460,6 +495,11 @@ impl Containers {
     }
 
     fn record_start_error(&self, c: &Ctr, msg: &str) {
+        // Attaches waiting for this start end now (their clients see the
+        // stream close), as Docker closes them when a start fails.
+        for p in std::mem::take(&mut *lock(&c.pending_attach)) {
+            let _ = p.tx.send(Err(EngineError::Conflict(msg.to_string())));
+        }
         let code = exit_from_start_error(msg);
         let _ = c.update(&self.settings.root, |r| {
             r.state.error = msg.to_string();

@@ -14,9 +14,9 @@ fn spec_err(e: spec::SpecError) -> EngineError {
     EngineError::InvalidArgument(e.to_string())
 }
 
-/// Every capability this kernel knows (for privileged execs).
+/// Every capability a process can be given here (for privileged execs).
 pub fn all_caps() -> Vec<String> {
-    spec::all_caps().iter().map(|s| s.to_string()).collect()
+    spec::grantable_caps()
 }
 
 /// `--user` resolution in the container's rootfs.
@@ -360,15 +360,6 @@ pub fn build(
     } else {
         h.cgroup_parent.clone()
     };
-    let init = if h.init.unwrap_or(false) {
-        Some(std::env::current_exe().map_err(|source| EngineError::Io {
-            op: "find executable",
-            path: PathBuf::from("/proc/self/exe"),
-            source,
-        })?)
-    } else {
-        None
-    };
     let mut args = vec![rec.path.clone()];
     args.extend(rec.args.iter().cloned());
     let cs = spec::ContainerSpec {
@@ -428,8 +419,14 @@ pub fn build(
         resources: resources(h),
         oom_score_adj: h.oom_score_adj,
         cgroups_path: format!("{}/{}", parent.trim_end_matches('/'), rec.id),
-        init,
-        annotations: Default::default(),
+        // `--init` runs inside the shim's fork (see shim's `init`), so no
+        // binary is bind-mounted into the container.
+        init: None,
+        annotations: if h.init.unwrap_or(false) {
+            [("io.balena-engine.init".to_string(), "true".to_string())].into()
+        } else {
+            Default::default()
+        },
     };
     spec::build(&cs).map_err(spec_err)
 }
