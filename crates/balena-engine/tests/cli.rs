@@ -253,3 +253,67 @@ fn install_links_creates_every_name() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[test]
+fn container_commands_run_exec_log_stop_and_remove() {
+    let d = common::ctr::daemon();
+    let img = common::ctr::IMAGE;
+    let out = d.cli(&[
+        "run",
+        "--name",
+        "c-once",
+        img,
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "out\n");
+    assert_eq!(text(&out.stderr), "err\n");
+    let out = d.cli(&["run", "--rm", img, "no-such-cmd"]);
+    assert_eq!(out.status.code(), Some(127), "{}", text(&out.stderr));
+    let out = d.cli(&["run", "--rm", "--memory", "1k", img, "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("Minimum memory limit allowed is 6MB"));
+
+    let out = d.cli(&[
+        "run", "-d", "--name", "c-svc", "-e", "A=1", img, "sleep", "1000",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_string();
+    assert_eq!(id.len(), 64);
+    let out = d.cli(&[
+        "exec",
+        "-u",
+        "1000",
+        "-w",
+        "/tmp",
+        "c-svc",
+        "sh",
+        "-c",
+        "echo $A $(id -u) $(pwd); exit 4",
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "1 1000 /tmp\n");
+    let out = d.cli(&["ps", "--format", "{{.ID}} {{.Names}}"]);
+    assert_eq!(text(&out.stdout).trim(), format!("{} c-svc", &id[..12]));
+    let out = d.cli(&["inspect", "-f", "{{.State.Status}}", "c-svc"]);
+    assert_eq!(text(&out.stdout).trim(), "running");
+    let out = d.cli(&["stop", "-t", "1", "c-svc"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = d.cli(&["wait", "c-svc"]);
+    assert_eq!(text(&out.stdout).trim(), "137");
+    let out = d.cli(&["logs", "c-once"]);
+    assert_eq!(text(&out.stdout), "out\n");
+    let out = d.cli(&["rm", "c-svc", "c-once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = d.cli(&["ps", "-aq"]);
+    assert_eq!(text(&out.stdout).trim(), "");
+    let out = d.cli(&["rm", "c-svc"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("No such container: c-svc"),
+        "{}",
+        text(&out.stderr)
+    );
+}

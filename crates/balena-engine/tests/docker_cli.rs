@@ -175,3 +175,131 @@ fn docker_py_pulls_lists_tags_and_removes_images() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Runs `cmd` under `script` so the client sees a terminal (as `-it` needs).
+fn run_in_pty(d: &Daemon, docker: &str, cmd: &str) -> (i32, String) {
+    let out = Command::new("script")
+        .args(["-qec", &format!("{docker} {cmd}"), "/dev/null"])
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+        .env_remove("DOCKER_API_VERSION")
+        .env_remove("DOCKER_CONTEXT")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn docker_runs_execs_logs_stops_and_removes_containers() {
+    let Some(docker) = docker() else {
+        println!("SKIP: no docker client on PATH");
+        return;
+    };
+    let d = common::ctr::daemon();
+    let img = common::ctr::IMAGE;
+
+    // Attached run: output and the container's exit code.
+    let (code, out, err) = run(
+        &d,
+        &docker,
+        &[
+            "run",
+            "--name",
+            "dc-once",
+            img,
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 3",
+        ],
+    );
+    assert_eq!(code, 3, "{out}{err}");
+    assert_eq!(out, "out\n");
+    assert_eq!(err, "err\n");
+    // --rm removes it; a missing command is 127, as docker says.
+    let (code, out, err) = run(&d, &docker, &["run", "--rm", img, "echo", "hi"]);
+    assert_eq!((code, out.as_str()), (0, "hi\n"), "{err}");
+    let (code, _, err) = run(&d, &docker, &["run", "--rm", img, "no-such-cmd"]);
+    assert_eq!(code, 127, "{err}");
+    assert!(err.contains("executable file not found"), "{err}");
+
+    // Detached, then exec (plain and -it through a pty), logs, ps, inspect.
+    let (code, id, err) = run(
+        &d,
+        &docker,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "dc-svc",
+            img,
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; i=0; while :; do echo line$i; i=$((i+1)); sleep 0.1; done",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let id = id.trim().to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    let (code, out, err) = run(
+        &d,
+        &docker,
+        &["exec", "dc-svc", "sh", "-c", "echo in; exit 5"],
+    );
+    assert_eq!((code, out.as_str()), (5, "in\n"), "{err}");
+    let (code, out) = run_in_pty(&d, &docker, "exec -it dc-svc sh -c 'tty; exit 4'");
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("/dev/pts/"), "{out:?}");
+    let (code, out, err) = run(&d, &docker, &["logs", "--tail", "2", "dc-svc"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+    let (code, out, err) = run(&d, &docker, &["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().any(|l| l.starts_with("dc-svc Up")), "{out}");
+    let (code, out, err) = run(
+        &d,
+        &docker,
+        &[
+            "inspect",
+            "-f",
+            "{{.State.Running}} {{.Config.Image}}",
+            "dc-svc",
+        ],
+    );
+    assert_eq!(
+        (code, out.trim()),
+        (0, format!("true {img}").as_str()),
+        "{err}"
+    );
+
+    // logs -f follows until the container stops.
+    let follower = Command::new(&docker)
+        .args(["logs", "-f", "dc-svc"])
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (code, _, err) = run(&d, &docker, &["stop", "dc-svc"]);
+    assert_eq!(code, 0, "{err}");
+    let out = follower.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("line0\n"), "{text}");
+    assert!(text.lines().count() >= 5, "{text}");
+    let (code, out, _) = run(
+        &d,
+        &docker,
+        &["inspect", "-f", "{{.State.ExitCode}}", "dc-svc"],
+    );
+    assert_eq!((code, out.trim()), (0, "0"));
+
+    let (code, _, err) = run(&d, &docker, &["rm", "dc-svc", "dc-once"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = run(&d, &docker, &["ps", "-aq"]);
+    assert_eq!((code, out.trim()), (0, ""));
+}
