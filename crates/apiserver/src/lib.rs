@@ -17,6 +17,7 @@
 
 mod error;
 mod handlers;
+mod hijack;
 pub mod listener;
 mod response;
 mod router;

@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -1066,4 +1067,33 @@ fn logs_format_tail_timestamps_since_follow_and_rotation() {
     let (o, _) = logs(&d, &id, "");
     assert!(o.ends_with("line-200-xxxxxxxxxxxxxxxx\n"), "{o}");
     assert!(!o.contains("line-1-"), "rotated away");
+}
+
+#[test]
+fn attach_detaches_on_the_detach_keys_and_the_container_runs_on() {
+    let d = daemon();
+    let id = create(
+        &d,
+        "ct-detach",
+        json!({"Cmd": ["cat"], "OpenStdin": true, "AttachStdin": true, "AttachStdout": true}),
+    );
+    start(&d, &id);
+    let mut h = hijack(
+        &d.socket,
+        "POST",
+        &format!("/containers/{id}/attach?stream=1&stdin=1&stdout=1&detachKeys=ctrl-a,b"),
+        b"",
+    )
+    .unwrap_or_else(|r| panic!("attach: {} {}", r.status, r.text()));
+    // A lone ctrl-a that is not followed by `b` passes through.
+    h.s.write_all(b"one\x01x\n").unwrap();
+    let out = h.read_stdout_until(|s| s.contains("one\x01x\n"));
+    assert!(out.contains("one\x01x\n"), "{out:?}");
+    h.s.write_all(b"\x01b").unwrap();
+    // The daemon closes the connection...
+    assert!(h.rest().is_empty());
+    // ...and the container runs on, its stdin still open.
+    assert_eq!(inspect(&d, &id)["State"]["Running"], true);
+    let r = api(&d, "POST", &format!("/containers/{id}/kill"), None);
+    assert_eq!(r.status, 204, "{}", r.text());
 }

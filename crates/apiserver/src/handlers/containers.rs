@@ -335,6 +335,18 @@ fn logs(ctx: Ctx) -> HandlerFuture {
     })
 }
 
+/// The detach sequence for a stream with stdin (none without stdin).
+fn detach_keys(spec: Option<&str>, stdin: bool) -> Result<Vec<u8>, ApiError> {
+    if !stdin {
+        return Ok(Vec::new());
+    }
+    let spec = spec
+        .filter(|s| !s.is_empty())
+        .unwrap_or(crate::hijack::DEFAULT_DETACH_KEYS);
+    crate::hijack::parse_detach_keys(spec)
+        .map_err(|e| ApiError::bad_request(format!("Invalid detach keys ({spec}) provided: {e}")))
+}
+
 fn wants_upgrade(parts: &http::request::Parts) -> bool {
     parts
         .headers
@@ -350,6 +362,7 @@ fn hijack(
     tty: bool,
     stream: impl std::future::Future<Output = Option<tokio::io::DuplexStream>> + Send + 'static,
     prefix: Vec<Bytes>,
+    detach_keys: Vec<u8>,
 ) -> Result<Response<Body>, ApiError> {
     let content_type = if tty {
         "application/vnd.docker.raw-stream"
@@ -400,8 +413,8 @@ fn hijack(
             }
         }
         match stream.await {
-            Some(mut s) => {
-                let _ = tokio::io::copy_bidirectional(&mut io, &mut s).await;
+            Some(s) => {
+                crate::hijack::bridge(io, s, detach_keys).await;
             }
             None => {
                 let _ = io.shutdown().await;
@@ -434,6 +447,7 @@ fn attach(ctx: Ctx) -> HandlerFuture {
         };
         let want_stream = q.bool("stream");
         let want_logs = q.bool("logs");
+        let detach_keys = detach_keys(q.get("detachKeys"), opts.stdin)?;
         let containers = ctx.state.engine.containers().clone();
         let mut prefix = Vec::new();
         let mut tty = false;
@@ -481,7 +495,7 @@ fn attach(ctx: Ctx) -> HandlerFuture {
             blocking(move || c2.inspect(&id2, false).map(|_| ())).await?;
             Box::pin(async { None })
         };
-        hijack(ctx.parts, ctx.body, tty, stream, prefix)
+        hijack(ctx.parts, ctx.body, tty, stream, prefix, detach_keys)
     })
 }
 
@@ -526,10 +540,19 @@ fn exec_start(ctx: Ctx) -> HandlerFuture {
                 .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
         };
         let containers = ctx.state.engine.containers().clone();
+        let (keys, stdin) = containers.exec_detach_keys(&id)?;
+        let keys = detach_keys(Some(&keys), stdin)?;
         let session = containers.exec_start(&id, cfg.detach).await?;
         match session.stream {
             None => json(StatusCode::OK, &serde_json::json!({})),
-            Some(s) => hijack(parts, body, session.tty, async move { Some(s) }, Vec::new()),
+            Some(s) => hijack(
+                parts,
+                body,
+                session.tty,
+                async move { Some(s) },
+                Vec::new(),
+                keys,
+            ),
         }
     })
 }

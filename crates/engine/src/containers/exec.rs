@@ -235,6 +235,12 @@ impl Containers {
         })
     }
 
+    /// The exec's detach keys and whether it reads stdin.
+    pub fn exec_detach_keys(&self, id: &str) -> Result<(String, bool), EngineError> {
+        let e = self.exec_get(id)?;
+        Ok((e.config.detach_keys.clone(), e.config.attach_stdin))
+    }
+
     /// `GET /exec/{id}/json`.
     pub fn exec_inspect(&self, id: &str) -> Result<Value, EngineError> {
         let e = self.exec_get(id)?;

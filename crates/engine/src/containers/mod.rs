@@ -104,7 +104,7 @@ impl Ctr {
     fn update<R>(&self, dir: &Path, f: impl FnOnce(&mut Record) -> R) -> Result<R, EngineError> {
         let mut g = lock(&self.rec);
         let r = f(&mut g);
-        g.save(&dir.join(&self.id))?;
+        g.save_fast(&dir.join(&self.id))?;
         Ok(r)
     }
 }

@@ -541,11 +541,9 @@ impl Containers {
     async fn on_exit(self: &Arc<Self>, c: &Arc<Ctr>, st: ExitStatus) {
         let this = self.clone();
         let id = c.id.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            this.teardown(&id);
-            let _ = std::fs::remove_file(this.exit_file(&id));
-        })
-        .await;
+        // exit.json stays until the next start: it is the durable copy of
+        // this exit while the record below is written without a sync.
+        let _ = tokio::task::spawn_blocking(move || this.teardown(&id)).await;
         let finished = chrono::DateTime::from_timestamp_nanos(st.finished_at_ns)
             .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         let auto_remove = c
