@@ -298,6 +298,13 @@ fn container_commands_run_exec_log_stop_and_remove() {
     ]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "1 1000 /tmp\n");
+    let out = d.cli(&["exec", "c-svc", "no-such-cmd"]);
+    assert_eq!(out.status.code(), Some(126), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("executable file not found"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = d.cli(&["ps", "--format", "{{.ID}} {{.Names}}"]);
     assert_eq!(text(&out.stdout).trim(), format!("{} c-svc", &id[..12]));
     let out = d.cli(&["inspect", "-f", "{{.State.Status}}", "c-svc"]);

@@ -925,7 +925,7 @@ done
     start(&d, &id);
     wait_until(10, "ready", || logs(&d, &id, "").0.contains("ready"));
     let mut found = String::new();
-    for _ in 0..60 {
+    for _ in 0..300 {
         let eid = exec_create(
             &d,
             &id,
@@ -962,6 +962,34 @@ done
         );
     }
     assert!(!attempts.is_empty());
+}
+
+/// With `--init`, the container's PID 1 is a fork of the shim for the
+/// container's whole life, so its `/proc/1/exe` is the engine binary: the
+/// same attack, with no race to win.
+#[test]
+fn cve_2019_5736_init_exe_cannot_be_written() {
+    let d = Daemon::new_with_copy().start(&[]);
+    load_probe_image(&d);
+    let copy = d.dir.path().join("engine-copy");
+    let before = common::images::sha256(&std::fs::read(&copy).unwrap());
+    let script = r#"
+comm=$(cat /proc/1/comm)
+r1=$( { echo pwned >> /proc/1/exe; } 2>&1 && echo WROTE )
+r2=$( ( exec 3< /proc/1/exe && { echo pwned >> /proc/self/fd/3; } 2>&1 && echo WROTE ) 2>&1 )
+r3=$( ( exec 3< /proc/1/exe && cat /bin/busybox > /proc/self/fd/3 && echo WROTE ) 2>&1 )
+echo "comm=$comm"; echo "r1=$r1"; echo "r2=$r2"; echo "r3=$r3"
+"#;
+    let (_, code, out, err) = run(
+        &d,
+        "ct-cve-init",
+        json!({"Cmd": ["sh", "-c", script], "HostConfig": {"Init": true}}),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("comm=docker-init"), "{out}");
+    assert!(!out.contains("WROTE"), "{out}");
+    let after = common::images::sha256(&std::fs::read(&copy).unwrap());
+    assert_eq!(before, after, "the engine binary was modified: {out}");
 }
 
 fn unix_now() -> f64 {

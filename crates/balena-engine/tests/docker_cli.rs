@@ -303,3 +303,31 @@ fn docker_runs_execs_logs_stops_and_removes_containers() {
     let (code, out, _) = run(&d, &docker, &["ps", "-aq"]);
     assert_eq!((code, out.trim()), (0, ""));
 }
+
+#[test]
+fn docker_py_runs_execs_logs_and_removes_containers() {
+    let ok = Command::new("python3")
+        .args(["-c", "import docker"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        println!("SKIP: docker-py is not installed (scripts/deps.sh test installs it)");
+        return;
+    }
+    let d = common::ctr::daemon();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/docker_py_containers.py"
+    );
+    let out = Command::new("python3")
+        .args([script, &d.socket.display().to_string(), common::ctr::IMAGE])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -542,18 +542,36 @@ fn exec_start(ctx: Ctx) -> HandlerFuture {
         let containers = ctx.state.engine.containers().clone();
         let (keys, stdin) = containers.exec_detach_keys(&id)?;
         let keys = detach_keys(Some(&keys), stdin)?;
-        let session = containers.exec_start(&id, cfg.detach).await?;
-        match session.stream {
-            None => json(StatusCode::OK, &serde_json::json!({})),
-            Some(s) => hijack(
-                parts,
-                body,
-                session.tty,
-                async move { Some(s) },
-                Vec::new(),
-                keys,
-            ),
+        if cfg.detach {
+            containers.exec_start(&id, true).await?;
+            return json(StatusCode::OK, &serde_json::json!({}));
         }
+        // Checked now, started once the client has the 101: a process that
+        // writes at once must not have its output arrive with the response
+        // head (docker-py reads the stream from the raw socket and would
+        // lose what its HTTP parser buffered).
+        let tty = containers.exec_check(&id)?;
+        let stream = async move {
+            match containers.exec_start(&id, false).await {
+                Ok(s) => s.stream,
+                Err(e) => {
+                    // After the 101 the error can only travel in the stream
+                    // (as dockerd does); the exit code is in /exec/{id}/json.
+                    use tokio::io::AsyncWriteExt;
+                    let msg = format!("{e}\r\n");
+                    let (api_end, mut ours) = tokio::io::duplex(msg.len() + 16);
+                    let bytes = if tty {
+                        msg.into_bytes()
+                    } else {
+                        frame(2, msg.as_bytes())
+                    };
+                    let _ = ours.write_all(&bytes).await;
+                    let _ = ours.shutdown().await;
+                    Some(api_end)
+                }
+            }
+        };
+        hijack(parts, body, tty, stream, Vec::new(), keys)
     })
 }
 

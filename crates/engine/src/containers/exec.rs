@@ -199,13 +199,8 @@ impl Containers {
                 let mut st = lock(&e.state);
                 st.running = false;
                 let msg = err.to_string();
-                st.exit_code = Some(
-                    if msg.contains("not found") || msg.contains("no such file") {
-                        127
-                    } else {
-                        126
-                    },
-                );
+                // dockerd records 126 for every exec that could not start.
+                st.exit_code = Some(126);
                 return Err(EngineError::InvalidArgument(format!(
                     "OCI runtime exec failed: {msg}: unknown"
                 )));
@@ -233,6 +228,25 @@ impl Containers {
             tty,
             stream: Some(duplex),
         })
+    }
+
+    /// What `exec_start` will refuse, checked ahead (so the API can answer
+    /// with a status before it hands the connection over); the exec's tty.
+    pub fn exec_check(&self, id: &str) -> Result<bool, EngineError> {
+        let e = self.exec_get(id)?;
+        if lock(&e.state).started {
+            return Err(EngineError::Conflict(format!(
+                "Error: Exec command {id} is already running"
+            )));
+        }
+        let c = self.get(&e.container_id)?;
+        if !c.record().is_running() {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
+        Ok(e.config.tty)
     }
 
     /// The exec's detach keys and whether it reads stdin.
