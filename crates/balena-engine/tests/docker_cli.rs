@@ -178,15 +178,22 @@ fn docker_py_pulls_lists_tags_and_removes_images() {
 
 /// Runs `cmd` under `script` so the client sees a terminal (as `-it` needs).
 fn run_in_pty(d: &Daemon, docker: &str, cmd: &str) -> (i32, String) {
-    let out = Command::new("script")
+    let mut out = Command::new("script")
         .args(["-qec", &format!("{docker} {cmd}"), "/dev/null"])
         .env("DOCKER_HOST", d.host())
         .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
         .env_remove("DOCKER_API_VERSION")
         .env_remove("DOCKER_CONTEXT")
-        .stdin(std::process::Stdio::null())
-        .output()
+        // An open, silent stdin: at end of file `script` would pass an EOF
+        // to the session, racing the command.
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let stdin = out.stdin.take();
+    let out = out.wait_with_output().unwrap();
+    drop(stdin);
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -253,6 +260,9 @@ fn docker_runs_execs_logs_stops_and_removes_containers() {
     let (code, out) = run_in_pty(&d, &docker, "exec -it dc-svc sh -c 'tty; exit 4'");
     assert_eq!(code, 4, "{out}");
     assert!(out.contains("/dev/pts/"), "{out:?}");
+    common::ctr::wait_until(10, "three lines of output", || {
+        run(&d, &docker, &["logs", "dc-svc"]).1.lines().count() >= 3
+    });
     let (code, out, err) = run(&d, &docker, &["logs", "--tail", "2", "dc-svc"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.lines().count(), 2, "{out}");

@@ -988,6 +988,11 @@ impl Shim {
                 };
                 if r.is_ok() {
                     self.status = Status::Running;
+                    // Creating the container (spec, seccomp, libcontainer's
+                    // state) is done: give its heap back; the shim lives as
+                    // long as the container, one per container.
+                    // SAFETY: malloc_trim only returns free heap pages.
+                    unsafe { libc::malloc_trim(0) };
                 }
                 self.reply(id, r.map(|()| Reply::default()));
             }
@@ -1122,6 +1127,11 @@ impl Shim {
                 };
                 if r.is_ok() {
                     self.status = Status::Running;
+                    // Creating the container (spec, seccomp, libcontainer's
+                    // state) is done: give its heap back; the shim lives as
+                    // long as the container, one per container.
+                    // SAFETY: malloc_trim only returns free heap pages.
+                    unsafe { libc::malloc_trim(0) };
                 }
                 self.reply(id, r.map(|()| Reply::default()));
             }
