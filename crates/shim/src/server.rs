@@ -988,11 +988,10 @@ impl Shim {
                 };
                 if r.is_ok() {
                     self.status = Status::Running;
-                    // Creating the container (spec, seccomp, libcontainer's
-                    // state) is done: give its heap back; the shim lives as
-                    // long as the container, one per container.
-                    // SAFETY: malloc_trim only returns free heap pages.
-                    unsafe { libc::malloc_trim(0) };
+                    // Creating the container is done: the shim lives as long
+                    // as the container, one per container, so it gives back
+                    // what it needed only for that.
+                    crate::sys::shed_memory();
                 }
                 self.reply(id, r.map(|()| Reply::default()));
             }
@@ -1127,11 +1126,7 @@ impl Shim {
                 };
                 if r.is_ok() {
                     self.status = Status::Running;
-                    // Creating the container (spec, seccomp, libcontainer's
-                    // state) is done: give its heap back; the shim lives as
-                    // long as the container, one per container.
-                    // SAFETY: malloc_trim only returns free heap pages.
-                    unsafe { libc::malloc_trim(0) };
+                    crate::sys::shed_memory();
                 }
                 self.reply(id, r.map(|()| Reply::default()));
             }
