@@ -295,12 +295,41 @@ pub(crate) fn shed_memory() {
     let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
         return;
     };
+    trim_stack(&smaps);
     for (start, end) in clean_file_mappings(&smaps) {
         // SAFETY: MADV_DONTNEED on a whole read-only, file-backed private
         // mapping of this process that holds no private (copied) page: its
         // pages are dropped from our page tables and re-read from the file
         // on the next access, so no byte it holds changes. The range comes
         // from the kernel's own list of our mappings.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+        }
+    }
+}
+
+/// Drops the stack pages below the current frame (creating the container
+/// runs deep in libcontainer; the event loop does not). Stack below the
+/// stack pointer holds nothing live: the shim has no signal handlers (it
+/// takes signals through a signalfd), and a margin is kept anyway.
+fn trim_stack(smaps: &str) {
+    const MARGIN: usize = 16 * 1024;
+    let marker = 0u8;
+    let sp = std::hint::black_box(&marker) as *const u8 as usize;
+    let Some(start) = smaps.lines().find_map(|l| {
+        let (range, rest) = l.split_once(' ')?;
+        if !rest.trim_end().ends_with("[stack]") {
+            return None;
+        }
+        usize::from_str_radix(range.split_once('-')?.0, 16).ok()
+    }) else {
+        return;
+    };
+    let end = (sp.saturating_sub(MARGIN)) & !0xfff;
+    if end > start {
+        // SAFETY: [start, end) is the part of our own stack mapping more
+        // than MARGIN below the current stack pointer: no live frame or
+        // data is there; dropped pages come back zero-filled on next use.
         unsafe {
             libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
         }
