@@ -218,7 +218,16 @@ impl Store {
         cleanup.ids.push(mount_id.clone());
         self.overlay.create(&mount_id)?;
         self.overlay.set_parent(&mount_id, &init_id)?;
-        layer::sync_layer(&self.overlay.diff(&mount_id))?;
+        // Only what was just made is synced (a few dozen inodes), not the
+        // whole filesystem: a syncfs here would wait for every other
+        // writer on the device (a pull, an app's logs) on a slow SD card.
+        for id in [&init_id, &mount_id] {
+            let dir = self.overlay.dir(id);
+            fsync_tree(&dir)?;
+        }
+        let home = self.overlay.home().to_path_buf();
+        crate::fsutil::sync_dir(&home.join("l")).map_err(sync_err(&home))?;
+        crate::fsutil::sync_dir(&home).map_err(sync_err(&home))?;
         let info = MountInfo {
             container_id: container_id.to_string(),
             mount_id,
@@ -440,6 +449,37 @@ impl Store {
         }
         Ok(None)
     }
+}
+
+fn sync_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
+    let path = path.to_path_buf();
+    move |source| StoreError::Io {
+        op: "sync",
+        path,
+        source,
+    }
+}
+
+/// fsyncs every directory and regular file under `root` (not following
+/// symlinks; a symlink is made durable by its directory's fsync). For the
+/// small trees of a new container layer.
+fn fsync_tree(root: &Path) -> Result<(), StoreError> {
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).map_err(sync_err(&dir))? {
+            let e = e.map_err(sync_err(&dir))?;
+            let ft = e.file_type().map_err(sync_err(&e.path()))?;
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_file() {
+                std::fs::File::open(e.path())
+                    .and_then(|f| f.sync_all())
+                    .map_err(sync_err(&e.path()))?;
+            }
+        }
+        crate::fsutil::sync_dir(&dir).map_err(sync_err(&dir))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
