@@ -471,7 +471,9 @@ fn fsync_tree(root: &Path) -> Result<(), StoreError> {
             let ft = e.file_type().map_err(sync_err(&e.path()))?;
             if ft.is_dir() {
                 stack.push(e.path());
-            } else if ft.is_file() {
+            } else if ft.is_file() && e.metadata().map_err(sync_err(&e.path()))?.len() > 0 {
+                // An empty file has no data to sync: its inode is committed
+                // with its directory's (journalled) fsync below.
                 std::fs::File::open(e.path())
                     .and_then(|f| f.sync_all())
                     .map_err(sync_err(&e.path()))?;
