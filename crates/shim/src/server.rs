@@ -1070,6 +1070,9 @@ impl Shim {
                 stdin,
             } => match self.exec(&exec_id, &process, stdin) {
                 Ok((pid, key)) => {
+                    // Like a create, an exec runs through libcontainer;
+                    // shed what only that needed (health checks exec often).
+                    crate::sys::shed_memory();
                     if let Some(c) = self.clients.iter_mut().find(|c| c.id == id) {
                         c.push_line(&Reply {
                             pid: Some(pid),

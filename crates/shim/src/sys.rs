@@ -313,7 +313,7 @@ pub(crate) fn shed_memory() {
 /// stack pointer holds nothing live: the shim has no signal handlers (it
 /// takes signals through a signalfd), and a margin is kept anyway.
 fn trim_stack(smaps: &str) {
-    const MARGIN: usize = 16 * 1024;
+    const MARGIN: usize = 4 * 1024;
     let marker = 0u8;
     let sp = std::hint::black_box(&marker) as *const u8 as usize;
     let Some(start) = smaps.lines().find_map(|l| {
