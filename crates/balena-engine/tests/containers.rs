@@ -679,7 +679,13 @@ fn remove_and_create_errors_read_like_docker() {
     );
     assert_eq!(r.status, 404, "{}", r.text());
     assert!(message(&r).contains("No such image"), "{}", r.text());
-    let r = try_create(&d, "bad name!", json!({"Cmd": ["true"]}));
+    // Encoded: a raw space would make the request line itself invalid.
+    let r = try_create(&d, "bad%20name!", json!({"Cmd": ["true"]}));
+    assert!(
+        message(&r).contains("Invalid container name (bad name!)"),
+        "{}",
+        r.text()
+    );
     assert_eq!(r.status, 400, "{}", r.text());
 }
 
