@@ -159,6 +159,44 @@ pub fn progress_string(current: i64, total: i64) -> String {
     bar + &numbers
 }
 
+/// Go's `units.HumanDuration`.
+pub fn human_duration(secs: i64) -> String {
+    let s = secs;
+    if s < 1 {
+        return "Less than a second".into();
+    }
+    if s == 1 {
+        return "1 second".into();
+    }
+    if s < 60 {
+        return format!("{s} seconds");
+    }
+    let m = s / 60;
+    if m == 1 {
+        return "About a minute".into();
+    }
+    if m < 60 {
+        return format!("{m} minutes");
+    }
+    let h = ((s as f64) / 3600.0 + 0.5) as i64;
+    if h == 1 {
+        return "About an hour".into();
+    }
+    if h < 48 {
+        return format!("{h} hours");
+    }
+    if h < 24 * 7 * 2 {
+        return format!("{} days", h / 24);
+    }
+    if h < 24 * 30 * 2 {
+        return format!("{} weeks", h / 24 / 7);
+    }
+    if h < 24 * 365 * 2 {
+        return format!("{} months", h / 24 / 30);
+    }
+    format!("{} years", s / 3600 / 24 / 365)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,5 +238,19 @@ mod tests {
             v["progressDetail"],
             serde_json::json!({"current": 1, "total": 2})
         );
+    }
+
+    #[test]
+    fn durations_follow_go_units() {
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(45), "45 seconds");
+        assert_eq!(human_duration(90), "About a minute");
+        assert_eq!(human_duration(600), "10 minutes");
+        assert_eq!(human_duration(3600), "About an hour");
+        assert_eq!(human_duration(5 * 3600), "5 hours");
+        assert_eq!(human_duration(3 * 86400), "3 days");
+        assert_eq!(human_duration(21 * 86400), "3 weeks");
+        assert_eq!(human_duration(90 * 86400), "3 months");
+        assert_eq!(human_duration(800 * 86400), "2 years");
     }
 }

@@ -1230,7 +1230,7 @@ pub(crate) fn ps_row(c: &Value, trunc: bool, now: i64) -> Value {
         "CreatedAt": chrono::DateTime::from_timestamp(created, 0)
             .map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string())
             .unwrap_or_default(),
-        "RunningFor": format!("{} ago", table::human_duration(now - created)),
+        "RunningFor": format!("{} ago", api::progress::human_duration(now - created)),
         "Ports": displayable_ports(c["Ports"].as_array().map(Vec::as_slice).unwrap_or(&[])),
         "State": c["State"].as_str().unwrap_or(""),
         "Status": c["Status"].as_str().unwrap_or(""),

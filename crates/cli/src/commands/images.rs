@@ -160,7 +160,7 @@ fn image_rows(list: &[Value], no_trunc: bool, with_digests: bool) -> Vec<Value> 
                 "Repository": repo,
                 "Tag": tag,
                 "Digest": digest,
-                "CreatedSince": format!("{} ago", table::human_duration(now() - created)),
+                "CreatedSince": format!("{} ago", api::progress::human_duration(now() - created)),
                 "CreatedAt": chrono::DateTime::from_timestamp(created, 0).map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string()).unwrap_or_default(),
                 "Size": table::human_size3(size as f64),
                 "VirtualSize": table::human_size3(size as f64),
@@ -362,7 +362,7 @@ pub async fn history(env: &Env, a: HistoryArgs) -> Result<(), Failure> {
             let size = h["Size"].as_i64().unwrap_or(0);
             json!({
                 "ID": id,
-                "CreatedSince": if a.human { format!("{} ago", table::human_duration(now() - created)) } else { chrono::DateTime::from_timestamp(created, 0).map(|t| t.to_rfc3339()).unwrap_or_default() },
+                "CreatedSince": if a.human { format!("{} ago", api::progress::human_duration(now() - created)) } else { chrono::DateTime::from_timestamp(created, 0).map(|t| t.to_rfc3339()).unwrap_or_default() },
                 "CreatedAt": chrono::DateTime::from_timestamp(created, 0).map(|t| t.to_rfc3339()).unwrap_or_default(),
                 "CreatedBy": by,
                 "Size": if a.human { table::human_size3(size as f64) } else { size.to_string() },

@@ -9,44 +9,7 @@ use super::record::{Record, Status, ZERO_TIME};
 use super::{Containers, Ctr};
 use crate::filters::Filters;
 use crate::EngineError;
-
-/// Docker's `units.HumanDuration`.
-pub fn human_duration(secs: i64) -> String {
-    let s = secs.max(0);
-    if s < 1 {
-        return "Less than a second".into();
-    }
-    if s == 1 {
-        return "1 second".into();
-    }
-    if s < 60 {
-        return format!("{s} seconds");
-    }
-    let m = s / 60;
-    if m == 1 {
-        return "About a minute".into();
-    }
-    if m < 60 {
-        return format!("{m} minutes");
-    }
-    let h = (s as f64 / 3600.0).round() as i64;
-    if h == 1 {
-        return "About an hour".into();
-    }
-    if h < 48 {
-        return format!("{h} hours");
-    }
-    if h < 24 * 7 * 2 {
-        return format!("{} days", h / 24);
-    }
-    if h < 24 * 30 * 2 {
-        return format!("{} weeks", h / 24 / 7);
-    }
-    if h < 24 * 365 * 2 {
-        return format!("{} months", h / 24 / 30);
-    }
-    format!("{} years", h / 24 / 365)
-}
+use api::progress::human_duration;
 
 fn since(ts: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(ts)
