@@ -657,67 +657,13 @@ fn parse_log_level(s: &str) -> Result<tracing::Level, ConfigError> {
 }
 
 /// The log options each driver understands (Docker's lists).
+/// The default log driver and options, checked by the log drivers
+/// themselves, so the daemon refuses at start exactly what container
+/// creation would refuse later.
 fn check_log_opts(driver: &str, opts: &BTreeMap<String, String>) -> Result<(), ConfigError> {
-    let allowed: &[&str] = match driver {
-        "json-file" => &[
-            "max-file",
-            "max-size",
-            "compress",
-            "labels",
-            "labels-regex",
-            "env",
-            "env-regex",
-            "tag",
-        ],
-        "local" => &["max-file", "max-size", "compress"],
-        "journald" => &["tag", "labels", "labels-regex", "env", "env-regex"],
-        "none" => &[],
-        other => {
-            return Err(invalid(format!(
-                "logger: no log driver named '{other}' is registered"
-            )))
-        }
-    };
-    for k in opts.keys() {
-        if !allowed.contains(&k.as_str()) {
-            return Err(invalid(format!(
-                "unknown log opt '{k}' for {driver} log driver"
-            )));
-        }
-    }
-    for key in ["max-size"] {
-        if let Some(v) = opts.get(key) {
-            parse_size(v).ok_or_else(|| invalid(format!("invalid {key} {v:?}")))?;
-        }
-    }
-    if let Some(v) = opts.get("max-file") {
-        match v.parse::<i64>() {
-            Ok(n) if n >= 1 => {}
-            _ => return Err(invalid("max-file cannot be less than 1")),
-        }
-    }
-    Ok(())
-}
-
-/// Docker's `units.RAMInBytes` ("10m", "1g", "512k", "100").
-pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim().to_ascii_lowercase();
-    let digits_end = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(digits_end);
-    let n: f64 = num.parse().ok()?;
-    let mult: u64 = match unit.trim_end_matches(['b', 'i']) {
-        "" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        "t" => 1 << 40,
-        "p" => 1 << 50,
-        _ => return None,
-    };
-    let v = n * mult as f64;
-    (v.is_finite() && v >= 0.0 && v < u64::MAX as f64).then_some(v as u64)
+    logger::validate(driver, opts)
+        .map(|_| ())
+        .map_err(|e| invalid(e.to_string()))
 }
 
 fn parse_ipv4_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
@@ -1136,7 +1082,10 @@ mod tests {
             (&["--bip", "300.1.1.1/8"], "invalid bip"),
             (&["-s", "aufs"], "driver not supported: aufs"),
             (&["--log-driver", "splunk"], "no log driver named 'splunk'"),
-            (&["--log-opt", "max-size=lots"], "invalid max-size"),
+            (&["--log-opt", "max-size=lots"], "invalid size: 'lots'"),
+            (&["--log-opt", "max-size=10q"], "invalid size: '10q'"),
+            (&["--log-opt", "max-file=0"], "max-file"),
+            (&["--log-driver", "local"], "no log driver named 'local'"),
             (
                 &["--log-opt", "nope=1"],
                 "unknown log opt 'nope' for json-file log driver",
@@ -1188,17 +1137,5 @@ mod tests {
         );
         assert!(parse_host("fd://x").is_err());
         assert!(parse_host("relative.sock").is_err());
-    }
-
-    #[test]
-    fn sizes_parse_like_docker_units() {
-        assert_eq!(parse_size("10m"), Some(10 << 20));
-        assert_eq!(parse_size("1g"), Some(1 << 30));
-        assert_eq!(parse_size("512k"), Some(512 << 10));
-        assert_eq!(parse_size("100"), Some(100));
-        assert_eq!(parse_size("1.5k"), Some(1536));
-        assert_eq!(parse_size("10MB"), Some(10 << 20));
-        assert_eq!(parse_size("x"), None);
-        assert_eq!(parse_size("10q"), None);
     }
 }
