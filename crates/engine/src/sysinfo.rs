@@ -67,12 +67,12 @@ pub fn mem_total(meminfo: &str) -> Option<i64> {
     })
 }
 
-/// Mount points of cgroup v1 controllers, from /proc/self/mountinfo.
 /// Whether the host runs the unified cgroup hierarchy (v2) only.
 pub fn cgroup_v2() -> bool {
     Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 
+/// Mount points of cgroup v1 controllers, from /proc/self/mountinfo.
 pub fn cgroup_v1_mounts(mountinfo: &str) -> BTreeMap<String, PathBuf> {
     let mut out = BTreeMap::new();
     for line in mountinfo.lines() {
@@ -94,36 +94,16 @@ pub fn cgroup_v1_mounts(mountinfo: &str) -> BTreeMap<String, PathBuf> {
                 name,
                 "memory" | "cpu" | "cpuacct" | "cpuset" | "pids" | "blkio" | "devices" | "freezer"
             ) {
-                out.entry(name.to_string())
-                    .or_insert_with(|| PathBuf::from(unescape_mountinfo(mountpoint)));
+                out.entry(name.to_string()).or_insert_with(|| {
+                    use std::os::unix::ffi::OsStringExt;
+                    PathBuf::from(std::ffi::OsString::from_vec(store::unescape_mountinfo(
+                        mountpoint,
+                    )))
+                });
             }
         }
     }
     out
-}
-
-/// mountinfo escapes blanks and backslashes as octal (`\040`).
-fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let oct = b
-            .get(i + 1..i + 4)
-            .filter(|o| o.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match (b[i], oct) {
-            (b'\\', Some(o)) => {
-                let v = o.iter().fold(0u32, |acc, c| acc * 8 + u32::from(c - b'0'));
-                out.push(v as u8);
-                i += 4;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Probes the cgroup hierarchy mounted at `root` (normally /sys/fs/cgroup).
@@ -638,9 +618,9 @@ mod tests {
 
     #[test]
     fn mountinfo_octal_escapes_are_decoded() {
-        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
-        assert_eq!(unescape_mountinfo("/a\\"), "/a\\");
-        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+        assert_eq!(store::unescape_mountinfo("/a\\040b"), b"/a b");
+        assert_eq!(store::unescape_mountinfo("/a\\"), b"/a\\");
+        assert_eq!(store::unescape_mountinfo("/plain"), b"/plain");
     }
 
     #[test]

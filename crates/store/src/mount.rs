@@ -30,7 +30,7 @@ pub(crate) fn index_off() -> &'static str {
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space and so on).
-fn unescape(field: &str) -> Vec<u8> {
+pub fn unescape(field: &str) -> Vec<u8> {
     let b = field.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
