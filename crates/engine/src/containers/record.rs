@@ -96,18 +96,7 @@ pub struct Record {
 impl Record {
     /// Reads a record; `None` when the file is absent.
     pub fn load(dir: &Path) -> Result<Option<Record>, EngineError> {
-        let p = dir.join(RECORD_FILE);
-        match std::fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|e| EngineError::Corrupt(format!("{}: {e}", p.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(EngineError::Io {
-                op: "read",
-                path: p,
-                source,
-            }),
-        }
+        read_json(&dir.join(RECORD_FILE))
     }
 
     /// Writes the record atomically and durably (at create: the container
@@ -161,6 +150,23 @@ impl Record {
     /// Whether a process is (believed) alive.
     pub fn is_running(&self) -> bool {
         matches!(self.state.status, Status::Running | Status::Paused)
+    }
+}
+
+/// Reads a JSON document; `None` when the file is absent.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    p: &Path,
+) -> Result<Option<T>, EngineError> {
+    match std::fs::read(p) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| EngineError::Corrupt(format!("{}: {e}", p.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(EngineError::Io {
+            op: "read",
+            path: p.to_path_buf(),
+            source,
+        }),
     }
 }
 

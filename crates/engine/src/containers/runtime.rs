@@ -918,17 +918,7 @@ impl Containers {
 
 /// Reads the shim's durable exit record; `None` when absent.
 pub fn read_exit_file(p: &Path) -> Result<Option<ExitStatus>, EngineError> {
-    match std::fs::read(p) {
-        Ok(b) => serde_json::from_slice(&b)
-            .map(Some)
-            .map_err(|e| EngineError::Corrupt(format!("{}: {e}", p.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(EngineError::Io {
-            op: "read",
-            path: p.to_path_buf(),
-            source,
-        }),
-    }
+    super::record::read_json(p)
 }
 
 /// Now in nanoseconds since the epoch.
