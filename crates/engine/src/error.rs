@@ -33,6 +33,10 @@ pub enum EngineError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The operation is not allowed on this object (e.g. removing a
+    /// predefined network): 403.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     Corrupt(String),
     /// The client went away; nothing is reported to anyone.
@@ -54,6 +58,7 @@ impl EngineError {
             EngineError::InvalidArgument(_) => ErrorKind::InvalidArgument,
             EngineError::NotFound(_) => ErrorKind::NotFound,
             EngineError::Conflict(_) => ErrorKind::Conflict,
+            EngineError::Forbidden(_) => ErrorKind::Forbidden,
             EngineError::Corrupt(_) => ErrorKind::Internal,
             EngineError::Cancelled => ErrorKind::Unavailable,
             EngineError::NotModified => ErrorKind::NotModified,

@@ -26,6 +26,7 @@ pub mod error;
 pub mod filters;
 pub mod images;
 pub mod mem;
+pub mod networks;
 pub mod pipe;
 pub mod pull;
 pub mod push;
@@ -51,6 +52,7 @@ pub struct Engine {
     /// Subscribers to `/events`; read by `/info`.
     events_listeners: AtomicUsize,
     containers: Arc<containers::Containers>,
+    networks: Arc<networks::Networks>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -121,6 +123,7 @@ impl Engine {
         Ok(Self {
             images: images::Images::new(store),
             containers,
+            networks: Arc::new(networks::Networks::default()),
             registry,
             delta_store,
             config,
@@ -150,6 +153,10 @@ impl Engine {
 
     /// Finds the shims of containers that ran before this start. Call once,
     /// inside the async runtime, before serving.
+    pub fn networks(&self) -> &Arc<networks::Networks> {
+        &self.networks
+    }
+
     pub async fn restore(&self) {
         self.containers.restore().await;
     }
