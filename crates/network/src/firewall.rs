@@ -71,7 +71,7 @@ pub enum FirewallError {
     #[error("enter the firewall's network namespace")]
     Netns(#[source] NetnsError),
     /// A sysctl could not be read or written.
-    #[error("set {key}")]
+    #[error("sysctl {key}")]
     Sysctl {
         key: String,
         #[source]

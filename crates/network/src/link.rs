@@ -72,15 +72,9 @@ pub enum LinkError {
     /// A name the kernel would refuse (empty, too long, `/`, `:` or space).
     #[error("invalid interface name {name:?}")]
     InvalidName { name: String },
-    /// The endpoint's namespace file could not be opened.
-    #[error("open the network namespace {path}")]
-    OpenNetns {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    /// Running the container side of an endpoint in its namespace failed.
-    #[error("configure the endpoint in its network namespace")]
+    /// The endpoint's namespace could not be opened or entered (errors of
+    /// the work done inside it are returned as they are).
+    #[error("the endpoint's network namespace")]
     Netns(#[source] NetnsError),
     /// No random bytes for a MAC or an interface name.
     #[error("read random bytes")]
@@ -184,7 +178,7 @@ impl Handle {
             RouteNetlinkMessage::GetLink(LinkMessage::default()),
             NLM_F_DUMP,
             "list links",
-            "",
+            "in this namespace",
         )?;
         Ok(answers
             .iter()
@@ -382,10 +376,7 @@ impl Handle {
         check_name(&spec.host_ifname)?;
         check_name(&spec.ifname)?;
         let bridge = self.require_index(&spec.bridge)?;
-        let ns = File::open(&spec.netns).map_err(|e| LinkError::OpenNetns {
-            path: spec.netns.clone(),
-            source: e,
-        })?;
+        let ns = netns::open(&spec.netns).map_err(LinkError::Netns)?;
         // The peer is made directly in the container's namespace under its
         // final name, with its MAC and MTU: nothing to move or rename, and
         // no temporary name in the host's namespace.
@@ -501,8 +492,8 @@ impl Handle {
         let answers = self.request(
             RouteNetlinkMessage::GetRoute(msg),
             NLM_F_DUMP,
-            "list routes",
-            "",
+            "list IPv4 routes",
+            "of the main table",
         )?;
         Ok(answers
             .into_iter()

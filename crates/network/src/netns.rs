@@ -257,7 +257,7 @@ pub fn command_in(path: &Path, cmd: &mut Command) -> Result<(), NetnsError> {
     Ok(())
 }
 
-fn open(path: &Path) -> Result<File, NetnsError> {
+pub(crate) fn open(path: &Path) -> Result<File, NetnsError> {
     File::open(path).map_err(|e| NetnsError::Open {
         path: path.to_path_buf(),
         source: e,
