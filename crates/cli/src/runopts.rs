@@ -152,6 +152,9 @@ pub struct ContainerFlags {
     /// Add link to another container
     #[arg(long = "link", value_name = "list")]
     pub link: Vec<String>,
+    /// Container IPv4/IPv6 link-local addresses
+    #[arg(long = "link-local-ip", value_name = "list")]
+    pub link_local_ip: Vec<String>,
     /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
     #[arg(long = "mac-address", value_name = "string")]
     pub mac_address: Option<String>,
@@ -1136,8 +1139,166 @@ fn list_or_null(v: &[String]) -> Value {
     }
 }
 
+/// `container.NetworkMode.IsUserDefined`.
 fn is_user_defined_network(n: &str) -> bool {
     !matches!(n, "default" | "bridge" | "host" | "none") && !n.starts_with("container:")
+}
+
+/// One `--network` value (`opts.NetworkAttachmentOpts`).
+#[derive(Debug, Default, Clone, PartialEq)]
+struct NetworkAttachment {
+    target: String,
+    aliases: Vec<String>,
+    driver_opts: BTreeMap<String, String>,
+    links: Vec<String>,
+    ipv4: String,
+    ipv6: String,
+    link_local_ips: Vec<String>,
+}
+
+/// Does `s` contain `\w+=\w+` (docker's test for the long `--network`
+/// syntax)?
+fn is_long_network_syntax(s: &str) -> bool {
+    let b = s.as_bytes();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    (1..b.len().saturating_sub(1)).any(|i| b[i] == b'=' && word(b[i - 1]) && word(b[i + 1]))
+}
+
+/// `opts.NetworkOpt.Set`: a name, or `name=n,alias=a,ip=..,ip6=..,
+/// driver-opt=k=v` (keys and values lowercased, as docker does).
+fn parse_network_opt(value: &str) -> Result<NetworkAttachment, OptsError> {
+    if !is_long_network_syntax(value) {
+        return Ok(NetworkAttachment {
+            target: value.to_string(),
+            ..Default::default()
+        });
+    }
+    let bad = flag_err("--network", value);
+    let mut n = NetworkAttachment::default();
+    for field in value.split(',') {
+        let Some((k, v)) = field.split_once('=') else {
+            return Err(bad(format!("invalid field {field}")));
+        };
+        let key = k.trim().to_lowercase();
+        let v = v.trim().to_lowercase();
+        match key.as_str() {
+            "name" => n.target = v,
+            "alias" => n.aliases.push(v),
+            "ip" => n.ipv4 = v,
+            "ip6" => n.ipv6 = v,
+            "driver-opt" => {
+                let Some((dk, dv)) = v.split_once('=') else {
+                    return Err(bad("invalid key value pair format in driver options".into()));
+                };
+                n.driver_opts
+                    .insert(dk.trim().to_lowercase(), dv.trim().to_lowercase());
+            }
+            _ => return Err(bad(format!("invalid field key {key}"))),
+        }
+    }
+    if n.target.is_empty() {
+        return Err(bad("network name/id is not specified".into()));
+    }
+    Ok(n)
+}
+
+/// docker's `parseNetworkOpts` (20.10): every `--network` becomes an
+/// endpoint; the first also takes `--network-alias`, `--link`, `--ip`,
+/// `--ip6` and `--link-local-ip`. A lone network without settings is left
+/// out, so the body is the classic one. Several networks are sent as they
+/// are: the daemon answers for API 1.41 that a container cannot be
+/// connected to more than one network at create.
+fn network_endpoints(f: &ContainerFlags) -> Result<Map<String, Value>, OptsError> {
+    let mut endpoints = Map::new();
+    let (mut user_defined, mut predefined) = (false, false);
+    let count = f.network.len();
+    for (i, spec) in f.network.iter().enumerate() {
+        let mut n = parse_network_opt(spec)?;
+        if is_user_defined_network(&n.target) {
+            user_defined = true;
+        } else {
+            predefined = true;
+        }
+        if i == 0 {
+            let conflict =
+                |what: &str| invalid(format!("conflicting options: cannot specify both {what}"));
+            if !n.aliases.is_empty() && !f.network_alias.is_empty() {
+                return Err(conflict("--network-alias and per-network alias"));
+            }
+            if !n.links.is_empty() && !f.link.is_empty() {
+                return Err(conflict("--link and per-network links"));
+            }
+            if !n.ipv4.is_empty() && f.ip.as_deref().is_some_and(|s| !s.is_empty()) {
+                return Err(conflict("--ip and per-network IPv4 address"));
+            }
+            if !n.ipv6.is_empty() && f.ip6.as_deref().is_some_and(|s| !s.is_empty()) {
+                return Err(conflict("--ip6 and per-network IPv6 address"));
+            }
+            if !f.network_alias.is_empty() {
+                n.aliases = f.network_alias.clone();
+            }
+            if !f.link.is_empty() {
+                n.links = f.link.clone();
+            }
+            if let Some(ip) = f.ip.as_deref().filter(|s| !s.is_empty()) {
+                n.ipv4 = ip.to_string();
+            }
+            if let Some(ip) = f.ip6.as_deref().filter(|s| !s.is_empty()) {
+                n.ipv6 = ip.to_string();
+            }
+            if !f.link_local_ip.is_empty() {
+                n.link_local_ips = f.link_local_ip.clone();
+            }
+        }
+        let ep = endpoint_settings(&n)?;
+        if endpoints.contains_key(&n.target) {
+            return Err(invalid(format!(
+                "network {} is specified multiple times",
+                crate::units::go_quote(&n.target)
+            )));
+        }
+        if i == 0 && count == 1 && ep == api::network::EndpointSettings::default() {
+            continue;
+        }
+        let v = serde_json::to_value(&ep).map_err(|e| invalid(e.to_string()))?;
+        endpoints.insert(n.target, v);
+    }
+    if user_defined && predefined {
+        return Err(invalid("conflicting options: cannot attach both user-defined and non-user-defined network-modes"));
+    }
+    Ok(endpoints)
+}
+
+/// docker's `parseNetworkAttachmentOpt`.
+fn endpoint_settings(n: &NetworkAttachment) -> Result<api::network::EndpointSettings, OptsError> {
+    if n.target.trim().is_empty() {
+        return Err(invalid("no name set for network"));
+    }
+    if !is_user_defined_network(&n.target) {
+        if !n.aliases.is_empty() {
+            return Err(invalid(
+                "network-scoped aliases are only supported for user-defined networks",
+            ));
+        }
+        if !n.links.is_empty() {
+            return Err(invalid(
+                "links are only supported for user-defined networks",
+            ));
+        }
+    }
+    let some = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    Ok(api::network::EndpointSettings {
+        aliases: some(&n.aliases),
+        links: some(&n.links),
+        driver_opts: (!n.driver_opts.is_empty()).then(|| n.driver_opts.clone()),
+        ipam_config: (!n.ipv4.is_empty() || !n.ipv6.is_empty() || !n.link_local_ips.is_empty())
+            .then(|| api::network::EndpointIpamConfig {
+                ipv4_address: n.ipv4.clone(),
+                ipv6_address: n.ipv6.clone(),
+                link_local_ips: n.link_local_ips.clone(),
+            }),
+        ..Default::default()
+    })
 }
 
 /// Builds the create request for `run` (`detach` = `-d`) or `create`.
@@ -1295,9 +1456,19 @@ pub fn build(f: &ContainerFlags, detach: bool) -> Result<CreateRequest, OptsErro
             });
         }
     }
+    for l in &f.link {
+        crate::commands::network::validate_link(l).map_err(flag_err("--link", l))?;
+    }
     for h in &f.add_host {
-        let ok = h.split_once(':').is_some_and(|(n, ip)| {
-            !n.is_empty() && (ip == "host-gateway" || ip.parse::<std::net::IpAddr>().is_ok())
+        if h.split_once(':').is_none_or(|(n, _)| n.is_empty()) {
+            return Err(OptsError::Flag {
+                flag: "--add-host",
+                value: h.clone(),
+                reason: format!("bad format for add-host: {}", crate::units::go_quote(h)),
+            });
+        }
+        let ok = h.split_once(':').is_some_and(|(_, ip)| {
+            ip == "host-gateway" || ip.trim().parse::<std::net::IpAddr>().is_ok()
         });
         if !ok {
             return Err(OptsError::Flag {
@@ -1438,11 +1609,11 @@ pub fn build(f: &ContainerFlags, detach: bool) -> Result<CreateRequest, OptsErro
         );
     }
 
-    let network_mode = f
-        .network
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "default".into());
+    // `NetworkOpt.NetworkMode()`: the first network's target.
+    let network_mode = match f.network.first() {
+        Some(n) => parse_network_opt(n)?.target,
+        None => "default".into(),
+    };
     let mut hc = Map::new();
     hc.insert("Binds".into(), list_or_null(&binds));
     hc.insert("ContainerIDFile".into(), s(&f.cidfile));
@@ -1563,52 +1734,7 @@ pub fn build(f: &ContainerFlags, detach: bool) -> Result<CreateRequest, OptsErro
         return Err(invalid("Conflicting options: --restart and --rm"));
     }
 
-    // Networking: the first network gets --network-alias, --link, --ip.
-    let mut endpoints = Map::new();
-    if let Some(first) = f.network.first() {
-        let user_defined = is_user_defined_network(first);
-        if !user_defined && !f.network_alias.is_empty() {
-            return Err(invalid(
-                "network-scoped aliases are only supported for user-defined networks",
-            ));
-        }
-        if !user_defined && !f.link.is_empty() {
-            // Legacy links on the default bridge stay in HostConfig.Links.
-        }
-        let mut ep = Map::new();
-        if !f.network_alias.is_empty() {
-            ep.insert("Aliases".into(), json!(f.network_alias));
-        }
-        if user_defined && !f.link.is_empty() {
-            ep.insert("Links".into(), json!(f.link));
-        }
-        if f.ip.is_some() || f.ip6.is_some() {
-            ep.insert(
-                "IPAMConfig".into(),
-                json!({"IPv4Address": s(&f.ip), "IPv6Address": s(&f.ip6)}),
-            );
-        }
-        if !ep.is_empty() || f.network.len() > 1 {
-            endpoints.insert(first.clone(), Value::Object(ep));
-        }
-        for n in f.network.iter().skip(1) {
-            if endpoints.contains_key(n) {
-                return Err(invalid(format!(
-                    "network {} is specified multiple times",
-                    crate::units::go_quote(n)
-                )));
-            }
-            endpoints.insert(n.clone(), json!({}));
-        }
-        let user = f
-            .network
-            .iter()
-            .filter(|n| is_user_defined_network(n))
-            .count();
-        if user > 0 && user < f.network.len() {
-            return Err(invalid("conflicting options: cannot attach both user-defined and non-user-defined network-modes"));
-        }
-    }
+    let endpoints = network_endpoints(f)?;
 
     let mut body = config;
     body.insert("HostConfig".into(), Value::Object(hc));
@@ -2213,14 +2339,195 @@ mod tests {
             "busybox",
         ]);
         assert_eq!(b["HostConfig"]["NetworkMode"], "mynet");
+        // The whole EndpointSettings, as Go encodes it.
         assert_eq!(
             b["NetworkingConfig"]["EndpointsConfig"],
-            json!({"mynet": {"Aliases": ["web"], "IPAMConfig": {"IPv4Address": "10.0.0.2", "IPv6Address": ""}}})
+            json!({"mynet": {
+                "IPAMConfig": {"IPv4Address": "10.0.0.2"}, "Links": null, "Aliases": ["web"],
+                "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
+                "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": null}})
         );
         let b = body(&["--net", "host", "busybox"]);
         assert_eq!(b["HostConfig"]["NetworkMode"], "host");
         assert_eq!(b["NetworkingConfig"]["EndpointsConfig"], json!({}));
-        assert!(req(&["--network", "host", "--network-alias", "x", "busybox"]).is_err());
+        assert_eq!(
+            req(&["--network", "host", "--network-alias", "x", "busybox"])
+                .unwrap_err()
+                .to_string(),
+            "network-scoped aliases are only supported for user-defined networks"
+        );
+    }
+
+    #[test]
+    fn a_lone_network_without_settings_sends_no_endpoint() {
+        let b = body(&["--network", "mynet", "busybox"]);
+        assert_eq!(b["HostConfig"]["NetworkMode"], "mynet");
+        assert_eq!(b["NetworkingConfig"], json!({"EndpointsConfig": {}}));
+        // Without --network, the network flags have nowhere to go (docker
+        // 20.10 drops them); links stay in HostConfig.
+        let b = body(&[
+            "--network-alias",
+            "a",
+            "--ip",
+            "172.17.0.9",
+            "--link",
+            "db",
+            "busybox",
+        ]);
+        assert_eq!(b["HostConfig"]["NetworkMode"], "default");
+        assert_eq!(b["NetworkingConfig"], json!({"EndpointsConfig": {}}));
+        assert_eq!(b["HostConfig"]["Links"], json!(["db"]));
+    }
+
+    #[test]
+    fn links_and_static_addresses_go_on_the_first_network() {
+        let b = body(&[
+            "--network",
+            "mynet",
+            "--link",
+            "db:database",
+            "--ip6",
+            "fd00::9",
+            "--link-local-ip",
+            "169.254.1.1",
+            "busybox",
+        ]);
+        let ep = &b["NetworkingConfig"]["EndpointsConfig"]["mynet"];
+        assert_eq!(ep["Links"], json!(["db:database"]));
+        assert_eq!(ep["Aliases"], Value::Null);
+        assert_eq!(
+            ep["IPAMConfig"],
+            json!({"IPv6Address": "fd00::9", "LinkLocalIPs": ["169.254.1.1"]})
+        );
+        assert_eq!(b["HostConfig"]["Links"], json!(["db:database"]));
+        // On the default bridge, --ip is the daemon's to refuse; links and
+        // aliases are refused here, as docker does.
+        let b = body(&["--network", "bridge", "--ip", "172.17.0.9", "busybox"]);
+        assert_eq!(
+            b["NetworkingConfig"]["EndpointsConfig"]["bridge"]["IPAMConfig"],
+            json!({"IPv4Address": "172.17.0.9"})
+        );
+        assert_eq!(
+            req(&["--network", "bridge", "--link", "db", "busybox"])
+                .unwrap_err()
+                .to_string(),
+            "links are only supported for user-defined networks"
+        );
+        assert_eq!(
+            req(&["--link", "a:b:c", "busybox"])
+                .unwrap_err()
+                .to_string(),
+            "invalid argument \"a:b:c\" for \"--link\" flag: bad format for links: a:b:c"
+        );
+    }
+
+    #[test]
+    fn mac_address_goes_in_config_for_api_1_41() {
+        let b = body(&[
+            "--network",
+            "mynet",
+            "--mac-address",
+            "92:d0:c6:0a:29:33",
+            "busybox",
+        ]);
+        assert_eq!(b["MacAddress"], "92:d0:c6:0a:29:33");
+        assert_eq!(b["NetworkingConfig"], json!({"EndpointsConfig": {}}));
+    }
+
+    #[test]
+    fn several_networks_are_all_sent_for_the_daemon_to_judge() {
+        let b = body(&["--network", "n1", "--network", "n2", "busybox"]);
+        assert_eq!(b["HostConfig"]["NetworkMode"], "n1");
+        let eps = b["NetworkingConfig"]["EndpointsConfig"]
+            .as_object()
+            .unwrap();
+        assert_eq!(eps.keys().collect::<Vec<_>>(), ["n1", "n2"]);
+        assert_eq!(eps["n2"]["Aliases"], Value::Null);
+        assert_eq!(
+            req(&["--network", "n1", "--network", "n1", "busybox"])
+                .unwrap_err()
+                .to_string(),
+            "network \"n1\" is specified multiple times"
+        );
+        assert_eq!(
+            req(&["--network", "n1", "--network", "bridge", "busybox"])
+                .unwrap_err()
+                .to_string(),
+            "conflicting options: cannot attach both user-defined and non-user-defined network-modes"
+        );
+    }
+
+    #[test]
+    fn long_network_syntax_parses_like_networkopt() {
+        let b = body(&[
+            "--network",
+            "name=MyNet,alias=Web,alias=w2,ip=10.1.0.5,driver-opt=k=V",
+            "busybox",
+        ]);
+        assert_eq!(b["HostConfig"]["NetworkMode"], "mynet");
+        let ep = &b["NetworkingConfig"]["EndpointsConfig"]["mynet"];
+        assert_eq!(ep["Aliases"], json!(["web", "w2"]));
+        assert_eq!(ep["IPAMConfig"], json!({"IPv4Address": "10.1.0.5"}));
+        assert_eq!(ep["DriverOpts"], json!({"k": "v"}));
+        assert_eq!(
+            req(&[
+                "--network",
+                "name=n,alias=a",
+                "--network-alias",
+                "b",
+                "busybox"
+            ])
+            .unwrap_err()
+            .to_string(),
+            "conflicting options: cannot specify both --network-alias and per-network alias"
+        );
+        assert_eq!(
+            req(&["--network", "name=n,foo=bar", "busybox"])
+                .unwrap_err()
+                .to_string(),
+            "invalid argument \"name=n,foo=bar\" for \"--network\" flag: invalid field key foo"
+        );
+        assert_eq!(
+            req(&["--network", "alias=a", "busybox"])
+                .unwrap_err()
+                .to_string(),
+            "invalid argument \"alias=a\" for \"--network\" flag: network name/id is not specified"
+        );
+        // container:<id> and plain names are not the long syntax.
+        assert_eq!(
+            body(&["--network", "container:abc", "busybox"])["HostConfig"]["NetworkMode"],
+            "container:abc"
+        );
+        assert!(!is_long_network_syntax("my-net"));
+        assert!(is_long_network_syntax("x,name=a"));
+    }
+
+    #[test]
+    fn add_host_errors_follow_docker() {
+        assert_eq!(
+            req(&["--add-host", "nohost", "busybox"])
+                .unwrap_err()
+                .to_string(),
+            "invalid argument \"nohost\" for \"--add-host\" flag: bad format for add-host: \"nohost\""
+        );
+        assert_eq!(
+            req(&["--add-host", "h:999.1.1.1", "busybox"])
+                .unwrap_err()
+                .to_string(),
+            "invalid argument \"h:999.1.1.1\" for \"--add-host\" flag: invalid IP address in add-host: \"999.1.1.1\""
+        );
+        let b = body(&[
+            "--add-host",
+            "h:host-gateway",
+            "--add-host",
+            "v6:::1",
+            "busybox",
+        ]);
+        assert_eq!(
+            b["HostConfig"]["ExtraHosts"],
+            json!(["h:host-gateway", "v6:::1"])
+        );
     }
 
     #[test]

@@ -434,13 +434,10 @@ pub(crate) fn ls_template(
     config_format: Option<&str>,
     quiet: bool,
 ) -> String {
-    let f = match format.filter(|f| !f.is_empty()) {
-        Some(f) => f,
-        None => match config_format.filter(|f| !f.is_empty() && !quiet) {
-            Some(f) => f,
-            None => "table",
-        },
-    };
+    let f = format
+        .filter(|f| !f.is_empty())
+        .or(config_format.filter(|f| !f.is_empty() && !quiet))
+        .unwrap_or("table");
     match (f, quiet) {
         ("table", true) => "{{.ID}}".into(),
         ("table", false) => LS_TABLE.into(),
