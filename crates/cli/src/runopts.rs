@@ -978,89 +978,143 @@ pub(crate) fn parse_publish(specs: &[String]) -> Result<(PortMap, PortMap), Stri
 /// Port key (`80/tcp`) → value, for `ExposedPorts` and `PortBindings`.
 type PortMap = Map<String, Value>;
 
-fn parse_range(s: &str) -> Result<(u16, u16), String> {
-    let bad = || format!("invalid port range: {s}");
-    match s.split_once('-') {
-        Some((a, b)) => {
-            let a: u16 = a.parse().map_err(|_| bad())?;
-            let b: u16 = b.parse().map_err(|_| bad())?;
-            if b < a {
-                return Err(bad());
-            }
-            Ok((a, b))
+/// strconv's `ParseUint(s, 10, 16)` with its error wording.
+fn parse_u16(s: &str) -> Result<u16, String> {
+    let why = if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        "invalid syntax"
+    } else {
+        match s.parse::<u16>() {
+            Ok(v) => return Ok(v),
+            Err(_) => "value out of range",
         }
-        None => {
-            let a: u16 = s.parse().map_err(|_| bad())?;
-            Ok((a, a))
-        }
+    };
+    Err(format!(
+        "strconv.ParseUint: parsing {}: {why}",
+        crate::units::go_quote(s)
+    ))
+}
+
+/// go-connections' `nat.ParsePortRange`: `80` or `80-81` (anything after
+/// a second `-` is ignored, as there).
+pub(crate) fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
+    if s.is_empty() {
+        return Err("Empty string specified for ports.".into());
     }
+    let mut parts = s.split('-');
+    let start = parse_u16(parts.next().unwrap_or(""))?;
+    let Some(end) = parts.next() else {
+        return Ok((start, start));
+    };
+    let end = parse_u16(end)?;
+    if end < start {
+        return Err(format!("Invalid range specified for the Port: {s}"));
+    }
+    Ok((start, end))
+}
+
+/// go-connections' `nat.SplitProtoPort`: (proto, port).
+pub(crate) fn split_proto_port(raw: &str) -> (String, String) {
+    let parts: Vec<&str> = raw.split('/').collect();
+    if raw.is_empty() || parts[0].is_empty() {
+        return (String::new(), String::new());
+    }
+    match parts.as_slice() {
+        [port] => ("tcp".into(), port.to_string()),
+        [port, proto, ..] if !proto.is_empty() => (proto.to_string(), port.to_string()),
+        [port, ..] => ("tcp".into(), port.to_string()),
+        [] => (String::new(), String::new()),
+    }
+}
+
+/// Go's `net.SplitHostPort`, for the host part only, with its errors.
+fn split_host(hostport: &str) -> Result<String, String> {
+    let err = |why: &str| format!("address {hostport}: {why}");
+    let Some(i) = hostport.rfind(':') else {
+        return Err(err("missing port in address"));
+    };
+    let (host, j, k) = if hostport.starts_with('[') {
+        let Some(end) = hostport.find(']') else {
+            return Err(err("missing ']' in address"));
+        };
+        if end + 1 == hostport.len() {
+            return Err(err("missing port in address"));
+        }
+        if end + 1 != i {
+            return Err(if hostport.as_bytes()[end + 1] == b':' {
+                err("too many colons in address")
+            } else {
+                err("missing port in address")
+            });
+        }
+        (&hostport[1..end], 1, end + 1)
+    } else {
+        let host = &hostport[..i];
+        if host.contains(':') {
+            return Err(err("too many colons in address"));
+        }
+        (host, 0, 0)
+    };
+    if hostport[j..].contains('[') {
+        return Err(err("unexpected '[' in address"));
+    }
+    if hostport[k..].contains(']') {
+        return Err(err("unexpected ']' in address"));
+    }
+    Ok(host.to_string())
 }
 
 /// go-connections `nat.ParsePortSpec`: one spec → (port key, binding)s.
 fn parse_port_spec(raw: &str) -> Result<Vec<(String, Value)>, String> {
-    let (rest, proto) = match raw.rsplit_once('/') {
-        Some((r, p)) => (r, p.to_lowercase()),
-        None => (raw, "tcp".to_string()),
+    let parts: Vec<&str> = raw.split(':').collect();
+    let n = parts.len();
+    let (raw_ip, host_port, container) = match n {
+        1 => (String::new(), String::new(), parts[0]),
+        2 => (String::new(), parts[0].to_string(), parts[1]),
+        3 => (parts[0].to_string(), parts[1].to_string(), parts[2]),
+        _ => (
+            parts[..n - 2].join(":"),
+            parts[n - 2].to_string(),
+            parts[n - 1],
+        ),
     };
-    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
-        return Err(format!("invalid proto: {proto}"));
-    }
-    // Split off an IPv6 address in brackets first.
-    let (ip, host_port, container_port) = if let Some(r) = rest.strip_prefix('[') {
-        let (ip, after) = r
-            .split_once("]:")
-            .ok_or_else(|| format!("invalid IP address: {rest}"))?;
-        let (h, c) = after
-            .split_once(':')
-            .ok_or_else(|| format!("invalid port format: {raw}"))?;
-        (ip.to_string(), h.to_string(), c.to_string())
-    } else {
-        let parts: Vec<&str> = rest.split(':').collect();
-        match parts.as_slice() {
-            [c] => (String::new(), String::new(), c.to_string()),
-            [h, c] => (String::new(), h.to_string(), c.to_string()),
-            [ip, h, c] => (ip.to_string(), h.to_string(), c.to_string()),
-            _ => {
-                // An unbracketed IPv6 address: the last two parts are ports.
-                let n = parts.len();
-                (
-                    parts[..n - 2].join(":"),
-                    parts[n - 2].to_string(),
-                    parts[n - 1].to_string(),
-                )
-            }
-        }
-    };
+    let (proto, container_port) = split_proto_port(container);
+    let ip = split_host(&format!("{raw_ip}:"))
+        .map_err(|e| format!("Invalid ip address {raw_ip}: {e}"))?;
     if !ip.is_empty() && ip.parse::<std::net::IpAddr>().is_err() {
-        return Err(format!("invalid IP address: {ip}"));
+        return Err(format!("Invalid ip address: {ip}"));
     }
     if container_port.is_empty() {
-        return Err(format!("no port specified: {raw}<empty>"));
+        return Err(format!("No port specified: {raw}<empty>"));
     }
-    let (start, end) = parse_range(&container_port)
-        .map_err(|_| format!("invalid containerPort: {container_port}"))?;
+    let (start, end) = parse_port_range(&container_port)
+        .map_err(|_| format!("Invalid containerPort: {container_port}"))?;
     let (hstart, hend) = if host_port.is_empty() {
         (0, 0)
     } else {
-        parse_range(&host_port).map_err(|_| format!("invalid hostPort: {host_port}"))?
+        parse_port_range(&host_port).map_err(|_| format!("Invalid hostPort: {host_port}"))?
     };
     if !host_port.is_empty() && (end - start) != (hend - hstart) && end != start {
         return Err(format!(
-            "invalid ranges specified for container and host Ports: {container_port} and {host_port}"
+            "Invalid ranges specified for container and host Ports: {container_port} and {host_port}"
         ));
+    }
+    let proto_lower = proto.to_lowercase();
+    if !matches!(proto_lower.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(format!("Invalid proto: {proto}"));
     }
     let mut out = Vec::new();
     for (i, p) in (start..=end).enumerate() {
-        let hp = if host_port.is_empty() {
+        let mut hp = if host_port.is_empty() {
             String::new()
-        } else if end == start && hend != hstart {
-            // One container port, a host range: the daemon picks one.
-            host_port.clone()
         } else {
             (u32::from(hstart) + i as u32).to_string()
         };
+        if start == end && hstart != hend {
+            // One container port, a host range: the daemon picks one.
+            hp = format!("{hp}-{hend}");
+        }
         out.push((
-            format!("{p}/{proto}"),
+            format!("{p}/{proto_lower}"),
             json!({"HostIp": ip, "HostPort": hp}),
         ));
     }
@@ -1072,11 +1126,8 @@ pub(crate) fn parse_expose(spec: &str) -> Result<Vec<String>, String> {
     if spec.contains(':') {
         return Err(format!("invalid port format for --expose: {spec}"));
     }
-    let (port, proto) = match spec.split_once('/') {
-        Some((p, pr)) => (p, pr),
-        None => (spec, "tcp"),
-    };
-    let (a, b) = parse_range(port)
+    let (proto, port) = split_proto_port(spec);
+    let (a, b) = parse_port_range(&port)
         .map_err(|e| format!("invalid range format for --expose: {spec}, error: {e}"))?;
     Ok((a..=b).map(|p| format!("{p}/{proto}")).collect())
 }
@@ -2012,8 +2063,54 @@ mod tests {
         .unwrap();
         assert_eq!(b["80/udp"], json!([{"HostIp": "", "HostPort": "8080"}]));
         assert_eq!(b["81/tcp"], json!([{"HostIp": "::1", "HostPort": "81"}]));
-        assert!(parse_publish(&["1-3:1-2".into()]).is_err());
-        assert!(parse_publish(&["x:80".into()]).is_err());
+        assert_eq!(
+            parse_publish(&["1-3:1-2".into()]).unwrap_err(),
+            "Invalid ranges specified for container and host Ports: 1-2 and 1-3"
+        );
+        assert_eq!(
+            parse_publish(&["x:80".into()]).unwrap_err(),
+            "Invalid hostPort: x"
+        );
+        assert_eq!(
+            parse_publish(&["::1:80:80".into()]).unwrap_err(),
+            "Invalid ip address ::1: address ::1:: too many colons in address"
+        );
+        assert_eq!(
+            parse_publish(&["1.2.3.999:80:80".into()]).unwrap_err(),
+            "Invalid ip address: 1.2.3.999"
+        );
+        assert_eq!(
+            parse_publish(&["80/bogus".into()]).unwrap_err(),
+            "Invalid proto: bogus"
+        );
+        assert_eq!(
+            parse_publish(&["8080:".into()]).unwrap_err(),
+            "No port specified: 8080:<empty>"
+        );
+        let (_, b) =
+            parse_publish(&["8000-8010:80".into(), "90/".into(), "91/UDP".into()]).unwrap();
+        assert_eq!(
+            b["80/tcp"],
+            json!([{"HostIp": "", "HostPort": "8000-8010"}])
+        );
+        assert_eq!(b["90/tcp"], json!([{"HostIp": "", "HostPort": ""}]));
+        assert_eq!(b["91/udp"], json!([{"HostIp": "", "HostPort": ""}]));
+        assert_eq!(
+            parse_expose("8x").unwrap_err(),
+            "invalid range format for --expose: 8x, error: strconv.ParseUint: parsing \"8x\": invalid syntax"
+        );
+        assert_eq!(
+            parse_port_range("70000").unwrap_err(),
+            "strconv.ParseUint: parsing \"70000\": value out of range"
+        );
+        assert_eq!(
+            parse_port_range("+5").unwrap_err(),
+            "strconv.ParseUint: parsing \"+5\": invalid syntax"
+        );
+        assert_eq!(
+            parse_port_range("5-3").unwrap_err(),
+            "Invalid range specified for the Port: 5-3"
+        );
         assert_eq!(
             parse_expose("100-101/udp").unwrap(),
             vec!["100/udp", "101/udp"]

@@ -1088,36 +1088,6 @@ pub struct PortArgs {
     pub port: Option<String>,
 }
 
-/// go-connections' `ParsePortRange` for `port`'s argument: `80` or
-/// `80-81`, with strconv's wording.
-fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
-    if s.is_empty() {
-        return Err("Empty string specified for ports.".into());
-    }
-    let num = |p: &str| -> Result<u16, String> {
-        p.parse::<u16>().map_err(|e| {
-            let why = if matches!(e.kind(), std::num::IntErrorKind::PosOverflow)
-                && p.bytes().all(|b| b.is_ascii_digit())
-            {
-                "value out of range"
-            } else {
-                "invalid syntax"
-            };
-            format!("strconv.ParseUint: parsing {}: {why}", units::go_quote(p))
-        })
-    };
-    match s.split_once('-') {
-        None => num(s).map(|p| (p, p)),
-        Some((a, b)) => {
-            let (a, b) = (num(a)?, num(b)?);
-            if b < a {
-                return Err(format!("Invalid range specified for the Port: {s}"));
-            }
-            Ok((a, b))
-        }
-    }
-}
-
 /// Go's `net.JoinHostPort`.
 fn join_host_port(host: &str, port: &str) -> String {
     if host.contains(':') {
@@ -1146,10 +1116,9 @@ pub(crate) fn port_lines(
         Some(spec) => {
             let (port, proto) = match spec.split_once('/') {
                 Some((p, proto)) if !proto.is_empty() => (p, proto),
-                Some((p, _)) => (p, "tcp"),
-                None => (spec, "tcp"),
+                _ => (spec, "tcp"),
             };
-            let (first, last) = parse_port_range(port)?;
+            let (first, last) = runopts::parse_port_range(port)?;
             let key = if first == last {
                 format!("{first}/{proto}")
             } else {
