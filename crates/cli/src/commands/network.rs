@@ -665,7 +665,9 @@ pub(crate) fn connect_request(a: &ConnectArgs) -> Result<NetworkConnectRequest, 
                 ipv6_address: a.ip6.clone().unwrap_or_default(),
                 link_local_ips: a.link_local_ip.clone(),
             }),
-            links: Some(a.link.clone()),
+            // docker's `ListOpts` is nil when empty; `--alias` is a
+            // string slice, `[]` when empty.
+            links: (!a.link.is_empty()).then(|| a.link.clone()),
             aliases: Some(a.alias.clone()),
             driver_opts: Some(driver_opts),
             ..Default::default()
@@ -1048,7 +1050,7 @@ mod tests {
         assert_eq!(v["Container"], "web");
         let ep = &v["EndpointConfig"];
         assert_eq!(ep["IPAMConfig"], json!({}));
-        assert_eq!(ep["Links"], json!([]));
+        assert_eq!(ep["Links"], Value::Null);
         assert_eq!(ep["Aliases"], json!([]));
         assert_eq!(ep["DriverOpts"], json!({}));
         assert_eq!(ep["IPAddress"], "");
