@@ -1429,7 +1429,7 @@ pub async fn inspect(env: &Env, a: InspectArgs, only_containers: bool) -> Result
         a.kind.clone().filter(|k| !k.is_empty())
     };
     if let Some(k) = &kind {
-        if k != "container" && k != "image" {
+        if !matches!(k.as_str(), "container" | "image" | "network") {
             return Err(Failure::new(
                 1,
                 format!("{} is not a valid value for --type", units::go_quote(k)),
@@ -1452,11 +1452,25 @@ pub async fn inspect(env: &Env, a: InspectArgs, only_containers: bool) -> Result
                 Err(e) => last_err = Some(e),
             }
         }
-        if found.is_none() && kind.as_deref() != Some("container") {
+        if found.is_none() && matches!(kind.as_deref(), None | Some("image")) {
             let path: String = name.split('/').map(enc).collect::<Vec<_>>().join("/");
             match client.get(&format!("/images/{path}/json")).await {
                 Ok(r) => found = Some(r.body),
                 Err(e) => last_err = Some(e),
+            }
+        }
+        if found.is_none() && matches!(kind.as_deref(), None | Some("network")) {
+            match client.get(&format!("/networks/{}", enc(name))).await {
+                Ok(r) => found = Some(r.body),
+                // While autodetecting, only "not found" counts: anything
+                // else from the network lookup leaves the earlier answer.
+                Err(e) => {
+                    let not_found = matches!(&e, ClientError::Daemon { status, .. }
+                        if *status == StatusCode::NOT_FOUND);
+                    if kind.is_some() || not_found {
+                        last_err = Some(e);
+                    }
+                }
             }
         }
         match (found, last_err) {
@@ -1469,6 +1483,7 @@ pub async fn inspect(env: &Env, a: InspectArgs, only_containers: bool) -> Result
                         format!("Error: No such container: {name}")
                     }
                     Some("container") => format!("Error: No such container: {name}"),
+                    Some("network") => format!("Error: No such network: {name}"),
                     Some(_) => format!("Error: No such image: {name}"),
                     None => {
                         let _ = message;
