@@ -1190,6 +1190,35 @@ fn list_or_null(v: &[String]) -> Value {
     }
 }
 
+/// `opts.ValidateDNSSearch`: `.` or a domain name (labels of letters,
+/// digits and inner hyphens, at least one letter somewhere, under 255
+/// characters), spaces trimmed.
+fn validate_dns_search(val: &str) -> Result<String, String> {
+    let v = val.trim_matches(' ');
+    if v == "." {
+        return Ok(v.to_string());
+    }
+    let bad = || format!("{v} is not a valid domain");
+    if !v.bytes().any(|b| b.is_ascii_alphabetic()) || v.len() >= 255 {
+        return Err(bad());
+    }
+    let label_ok = |l: &str| {
+        let b = l.as_bytes();
+        !b.is_empty()
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+    };
+    // Docker's pattern starts with an optional ':' (a typo kept for
+    // compatibility).
+    let body = v.strip_prefix(':').unwrap_or(v);
+    if body.split('.').all(label_ok) {
+        Ok(v.to_string())
+    } else {
+        Err(bad())
+    }
+}
+
 /// `container.NetworkMode.IsUserDefined`.
 fn is_user_defined_network(n: &str) -> bool {
     !matches!(n, "default" | "bridge" | "host" | "none") && !n.starts_with("container:")
@@ -1498,15 +1527,26 @@ pub fn build(f: &ContainerFlags, detach: bool) -> Result<CreateRequest, OptsErro
         let (k, v) = s.split_once('=').unwrap_or((s, ""));
         sysctls.insert(k.into(), Value::String(v.into()));
     }
-    for d in &f.dns {
-        if d.parse::<std::net::IpAddr>().is_err() {
-            return Err(OptsError::Flag {
-                flag: "--dns",
-                value: d.clone(),
-                reason: format!("{d} is not an ip address"),
-            });
-        }
-    }
+    // `opts.ValidateIPAddress` keeps the normalized address.
+    let dns: Vec<String> = f
+        .dns
+        .iter()
+        .map(|d| {
+            d.trim()
+                .parse::<std::net::IpAddr>()
+                .map(|ip| ip.to_canonical().to_string())
+                .map_err(|_| OptsError::Flag {
+                    flag: "--dns",
+                    value: d.clone(),
+                    reason: format!("{d} is not an ip address"),
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let dns_search: Vec<String> = f
+        .dns_search
+        .iter()
+        .map(|d| validate_dns_search(d).map_err(flag_err("--dns-search", d)))
+        .collect::<Result<_, _>>()?;
     for l in &f.link {
         crate::commands::network::validate_link(l).map_err(flag_err("--link", l))?;
     }
@@ -1682,9 +1722,9 @@ pub fn build(f: &ContainerFlags, detach: bool) -> Result<CreateRequest, OptsErro
     hc.insert("CapAdd".into(), list_or_null(&f.cap_add));
     hc.insert("CapDrop".into(), list_or_null(&f.cap_drop));
     hc.insert("CgroupnsMode".into(), s(&f.cgroupns));
-    hc.insert("Dns".into(), json!(f.dns));
+    hc.insert("Dns".into(), json!(dns));
     hc.insert("DnsOptions".into(), json!(f.dns_option));
-    hc.insert("DnsSearch".into(), json!(f.dns_search));
+    hc.insert("DnsSearch".into(), json!(dns_search));
     hc.insert("ExtraHosts".into(), list_or_null(&f.add_host));
     hc.insert("GroupAdd".into(), list_or_null(&f.group_add));
     hc.insert("IpcMode".into(), s(&f.ipc));
@@ -2598,6 +2638,41 @@ mod tests {
         );
         assert!(!is_long_network_syntax("my-net"));
         assert!(is_long_network_syntax("x,name=a"));
+    }
+
+    #[test]
+    fn dns_flags_are_checked_and_normalized_like_docker() {
+        let b = body(&[
+            "--dns",
+            " 1.1.1.1",
+            "--dns",
+            "::ffff:8.8.8.8",
+            "--dns",
+            "fd00:0::1",
+            "--dns-search",
+            "example.com",
+            "--dns-search",
+            ".",
+            "busybox",
+        ]);
+        assert_eq!(
+            b["HostConfig"]["Dns"],
+            json!(["1.1.1.1", "8.8.8.8", "fd00::1"])
+        );
+        assert_eq!(b["HostConfig"]["DnsSearch"], json!(["example.com", "."]));
+        assert_eq!(
+            req(&["--dns", "one", "busybox"]).unwrap_err().to_string(),
+            "invalid argument \"one\" for \"--dns\" flag: one is not an ip address"
+        );
+        assert_eq!(
+            req(&["--dns-search", "-bad.com", "busybox"])
+                .unwrap_err()
+                .to_string(),
+            "invalid argument \"-bad.com\" for \"--dns-search\" flag: -bad.com is not a valid domain"
+        );
+        assert!(validate_dns_search("123").is_err());
+        assert!(validate_dns_search("a..b").is_err());
+        assert!(validate_dns_search("sub-1.example.org").is_ok());
     }
 
     #[test]
