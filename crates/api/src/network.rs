@@ -38,8 +38,10 @@ pub struct IpamConfig {
         skip_serializing_if = "String::is_empty"
     )]
     pub gateway: String,
-    /// Addresses kept out of allocation, by host name.
+    /// Addresses kept out of allocation, by host name (Docker's JSON name
+    /// is `AuxiliaryAddresses`).
     #[serde(
+        rename = "AuxiliaryAddresses",
         default,
         deserialize_with = "null_default",
         skip_serializing_if = "BTreeMap::is_empty"
@@ -54,16 +56,16 @@ pub struct Ipam {
     /// Only `default` is supported.
     #[serde(default, deserialize_with = "null_default")]
     pub driver: String,
-    /// Pools; empty means one picked from the default pools.
-    #[serde(default, deserialize_with = "null_default")]
-    pub config: Vec<IpamConfig>,
     /// Driver options.
     #[serde(default, deserialize_with = "null_default")]
     pub options: BTreeMap<String, String>,
+    /// Pools; empty means one picked from the default pools.
+    #[serde(default, deserialize_with = "null_default")]
+    pub config: Vec<IpamConfig>,
 }
 
-/// `POST /networks/create` body.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// `POST /networks/create` body (also what the CLI sends).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct NetworkCreateRequest {
     /// The network's name (required).
@@ -84,6 +86,16 @@ pub struct NetworkCreateRequest {
     /// Refused (swarm).
     #[serde(default, deserialize_with = "null_default")]
     pub ingress: bool,
+    /// `local` or empty; `swarm`/`global` have no meaning without swarm.
+    #[serde(default, deserialize_with = "null_default")]
+    pub scope: String,
+    /// A configuration-only network (`--config-only`); not supported.
+    #[serde(default, deserialize_with = "null_default")]
+    pub config_only: bool,
+    /// Take the configuration of a config-only network (`--config-from`);
+    /// not supported.
+    #[serde(default, deserialize_with = "null_default")]
+    pub config_from: Option<ConfigReference>,
     /// Addressing.
     #[serde(rename = "IPAM", default, deserialize_with = "null_default")]
     pub ipam: Option<Ipam>,
@@ -96,6 +108,15 @@ pub struct NetworkCreateRequest {
     /// User labels.
     #[serde(default, deserialize_with = "null_default")]
     pub labels: BTreeMap<String, String>,
+}
+
+/// `ConfigFrom` of a network create request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConfigReference {
+    /// The config-only network's name.
+    #[serde(default, deserialize_with = "null_default")]
+    pub network: String,
 }
 
 /// `POST /networks/create` reply.
@@ -261,19 +282,23 @@ pub struct NetworkingConfig {
 }
 
 /// `POST /networks/{id}/connect` body.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct NetworkConnectRequest {
     /// Container id or name.
     #[serde(default, deserialize_with = "null_default")]
     pub container: String,
     /// Aliases, static address, links.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub endpoint_config: Option<EndpointSettings>,
 }
 
 /// `POST /networks/{id}/disconnect` body.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct NetworkDisconnectRequest {
     /// Container id or name.
@@ -288,7 +313,8 @@ pub struct NetworkDisconnectRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct NetworkPruneResponse {
-    /// Names of removed networks.
+    /// Names of removed networks (Docker sends `null` for none).
+    #[serde(default, deserialize_with = "null_default")]
     pub networks_deleted: Vec<String>,
 }
 
@@ -336,5 +362,65 @@ mod tests {
         assert!(v["Aliases"].is_null());
         let back: EndpointSettings = serde_json::from_value(v).unwrap();
         assert_eq!(back, e);
+    }
+
+    #[test]
+    fn ipam_config_uses_dockers_auxiliary_addresses_name() {
+        let c: IpamConfig = serde_json::from_str(
+            r#"{"Subnet":"10.1.0.0/24","IPRange":"10.1.0.128/25","Gateway":"10.1.0.1",
+                "AuxiliaryAddresses":{"host1":"10.1.0.5"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.aux_addresses["host1"], "10.1.0.5");
+        assert_eq!(c.ip_range, "10.1.0.128/25");
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["AuxiliaryAddresses"]["host1"], "10.1.0.5");
+        // Empty fields are left out, as Go's omitempty does.
+        let v = serde_json::to_value(IpamConfig {
+            subnet: "10.2.0.0/16".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(v, serde_json::json!({"Subnet": "10.2.0.0/16"}));
+    }
+
+    #[test]
+    fn ipam_serializes_in_dockers_field_order() {
+        let s = serde_json::to_string(&Ipam {
+            driver: "default".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s, r#"{"Driver":"default","Options":{},"Config":[]}"#);
+    }
+
+    #[test]
+    fn create_request_carries_scope_and_config_from() {
+        let r: NetworkCreateRequest = serde_json::from_str(
+            r#"{"Name":"n","Scope":"swarm","ConfigOnly":true,"ConfigFrom":{"Network":"cfg"}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.scope, "swarm");
+        assert!(r.config_only);
+        assert_eq!(r.config_from.unwrap().network, "cfg");
+        let r: NetworkCreateRequest =
+            serde_json::from_str(r#"{"Name":"n","ConfigFrom":null}"#).unwrap();
+        assert!(r.config_from.is_none());
+    }
+
+    #[test]
+    fn connect_request_leaves_out_an_absent_endpoint_config() {
+        let v = serde_json::to_value(NetworkConnectRequest {
+            container: "c".into(),
+            endpoint_config: None,
+        })
+        .unwrap();
+        assert_eq!(v, serde_json::json!({"Container": "c"}));
+    }
+
+    #[test]
+    fn prune_response_reads_null_as_empty() {
+        let r: NetworkPruneResponse = serde_json::from_str(r#"{"NetworksDeleted":null}"#).unwrap();
+        assert!(r.networks_deleted.is_empty());
     }
 }

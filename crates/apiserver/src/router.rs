@@ -52,7 +52,7 @@ struct Route {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Segment {
+pub(crate) enum Segment {
     Literal(&'static str),
     /// `{name}`: exactly one non-empty segment.
     Param(&'static str),
@@ -60,7 +60,7 @@ enum Segment {
     Rest(&'static str),
 }
 
-fn compile(pattern: &'static str) -> Vec<Segment> {
+pub(crate) fn compile(pattern: &'static str) -> Vec<Segment> {
     pattern
         .split('/')
         .filter(|s| !s.is_empty())
@@ -77,7 +77,7 @@ fn compile(pattern: &'static str) -> Vec<Segment> {
 }
 
 /// Matches `path` (already percent-decoded, without the version prefix).
-fn match_path(pattern: &[Segment], path: &str) -> Option<HashMap<&'static str, String>> {
+pub(crate) fn match_path(pattern: &[Segment], path: &str) -> Option<HashMap<&'static str, String>> {
     let segs: Vec<&str> = if path == "/" {
         Vec::new()
     } else {

@@ -126,6 +126,31 @@ enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(NetworkCommand),
+    /// List port mappings or a specific mapping for the container
+    Port(commands::container::PortArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum NetworkCommand {
+    /// Connect a container to a network
+    Connect(commands::network::ConnectArgs),
+    /// Create a network
+    Create(commands::network::CreateArgs),
+    /// Disconnect a container from a network
+    Disconnect(commands::network::DisconnectArgs),
+    /// Display detailed information on one or more networks
+    Inspect(commands::network::InspectArgs),
+    /// List networks
+    #[command(name = "ls", visible_alias = "list")]
+    Ls(commands::network::LsArgs),
+    /// Remove all unused networks
+    Prune(commands::network::PruneArgs),
+    /// Remove one or more networks
+    #[command(name = "rm", visible_alias = "remove")]
+    Rm(commands::network::RmArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,6 +183,8 @@ enum ContainerCommand {
     Exec(commands::container::ExecArgs),
     /// Attach local standard input, output, and error streams to a running container
     Attach(commands::container::AttachArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(commands::container::PortArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -404,6 +431,22 @@ pub fn main(args: &[String]) -> i32 {
             Command::Import(a) | Command::Image(ImageCommand::Import(a)) => {
                 commands::distribution::import(&env, a).await
             }
+            Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => {
+                commands::container::port(&env, a).await
+            }
+            Command::Network(NetworkCommand::Connect(a)) => {
+                commands::network::connect(&env, a).await
+            }
+            Command::Network(NetworkCommand::Create(a)) => commands::network::create(&env, a).await,
+            Command::Network(NetworkCommand::Disconnect(a)) => {
+                commands::network::disconnect(&env, a).await
+            }
+            Command::Network(NetworkCommand::Inspect(a)) => {
+                commands::network::inspect(&env, a).await
+            }
+            Command::Network(NetworkCommand::Ls(a)) => commands::network::ls(&env, a).await,
+            Command::Network(NetworkCommand::Prune(a)) => commands::network::prune(&env, a).await,
+            Command::Network(NetworkCommand::Rm(a)) => commands::network::rm(&env, a).await,
             Command::Login(a) => commands::distribution::login(&env, a).await,
             Command::Logout(a) => commands::distribution::logout(&env, a).await,
             Command::Load(a) | Command::Image(ImageCommand::Load(a)) => {

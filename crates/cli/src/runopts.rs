@@ -152,6 +152,9 @@ pub struct ContainerFlags {
     /// Add link to another container
     #[arg(long = "link", value_name = "list")]
     pub link: Vec<String>,
+    /// Container IPv4/IPv6 link-local addresses
+    #[arg(long = "link-local-ip", value_name = "list")]
+    pub link_local_ip: Vec<String>,
     /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
     #[arg(long = "mac-address", value_name = "string")]
     pub mac_address: Option<String>,
@@ -975,89 +978,143 @@ pub(crate) fn parse_publish(specs: &[String]) -> Result<(PortMap, PortMap), Stri
 /// Port key (`80/tcp`) → value, for `ExposedPorts` and `PortBindings`.
 type PortMap = Map<String, Value>;
 
-fn parse_range(s: &str) -> Result<(u16, u16), String> {
-    let bad = || format!("invalid port range: {s}");
-    match s.split_once('-') {
-        Some((a, b)) => {
-            let a: u16 = a.parse().map_err(|_| bad())?;
-            let b: u16 = b.parse().map_err(|_| bad())?;
-            if b < a {
-                return Err(bad());
-            }
-            Ok((a, b))
+/// strconv's `ParseUint(s, 10, 16)` with its error wording.
+fn parse_u16(s: &str) -> Result<u16, String> {
+    let why = if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        "invalid syntax"
+    } else {
+        match s.parse::<u16>() {
+            Ok(v) => return Ok(v),
+            Err(_) => "value out of range",
         }
-        None => {
-            let a: u16 = s.parse().map_err(|_| bad())?;
-            Ok((a, a))
-        }
+    };
+    Err(format!(
+        "strconv.ParseUint: parsing {}: {why}",
+        crate::units::go_quote(s)
+    ))
+}
+
+/// go-connections' `nat.ParsePortRange`: `80` or `80-81` (anything after
+/// a second `-` is ignored, as there).
+pub(crate) fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
+    if s.is_empty() {
+        return Err("Empty string specified for ports.".into());
     }
+    let mut parts = s.split('-');
+    let start = parse_u16(parts.next().unwrap_or(""))?;
+    let Some(end) = parts.next() else {
+        return Ok((start, start));
+    };
+    let end = parse_u16(end)?;
+    if end < start {
+        return Err(format!("Invalid range specified for the Port: {s}"));
+    }
+    Ok((start, end))
+}
+
+/// go-connections' `nat.SplitProtoPort`: (proto, port).
+pub(crate) fn split_proto_port(raw: &str) -> (String, String) {
+    let parts: Vec<&str> = raw.split('/').collect();
+    if raw.is_empty() || parts[0].is_empty() {
+        return (String::new(), String::new());
+    }
+    match parts.as_slice() {
+        [port] => ("tcp".into(), port.to_string()),
+        [port, proto, ..] if !proto.is_empty() => (proto.to_string(), port.to_string()),
+        [port, ..] => ("tcp".into(), port.to_string()),
+        [] => (String::new(), String::new()),
+    }
+}
+
+/// Go's `net.SplitHostPort`, for the host part only, with its errors.
+fn split_host(hostport: &str) -> Result<String, String> {
+    let err = |why: &str| format!("address {hostport}: {why}");
+    let Some(i) = hostport.rfind(':') else {
+        return Err(err("missing port in address"));
+    };
+    let (host, j, k) = if hostport.starts_with('[') {
+        let Some(end) = hostport.find(']') else {
+            return Err(err("missing ']' in address"));
+        };
+        if end + 1 == hostport.len() {
+            return Err(err("missing port in address"));
+        }
+        if end + 1 != i {
+            return Err(if hostport.as_bytes()[end + 1] == b':' {
+                err("too many colons in address")
+            } else {
+                err("missing port in address")
+            });
+        }
+        (&hostport[1..end], 1, end + 1)
+    } else {
+        let host = &hostport[..i];
+        if host.contains(':') {
+            return Err(err("too many colons in address"));
+        }
+        (host, 0, 0)
+    };
+    if hostport[j..].contains('[') {
+        return Err(err("unexpected '[' in address"));
+    }
+    if hostport[k..].contains(']') {
+        return Err(err("unexpected ']' in address"));
+    }
+    Ok(host.to_string())
 }
 
 /// go-connections `nat.ParsePortSpec`: one spec → (port key, binding)s.
 fn parse_port_spec(raw: &str) -> Result<Vec<(String, Value)>, String> {
-    let (rest, proto) = match raw.rsplit_once('/') {
-        Some((r, p)) => (r, p.to_lowercase()),
-        None => (raw, "tcp".to_string()),
+    let parts: Vec<&str> = raw.split(':').collect();
+    let n = parts.len();
+    let (raw_ip, host_port, container) = match n {
+        1 => (String::new(), String::new(), parts[0]),
+        2 => (String::new(), parts[0].to_string(), parts[1]),
+        3 => (parts[0].to_string(), parts[1].to_string(), parts[2]),
+        _ => (
+            parts[..n - 2].join(":"),
+            parts[n - 2].to_string(),
+            parts[n - 1],
+        ),
     };
-    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
-        return Err(format!("invalid proto: {proto}"));
-    }
-    // Split off an IPv6 address in brackets first.
-    let (ip, host_port, container_port) = if let Some(r) = rest.strip_prefix('[') {
-        let (ip, after) = r
-            .split_once("]:")
-            .ok_or_else(|| format!("invalid IP address: {rest}"))?;
-        let (h, c) = after
-            .split_once(':')
-            .ok_or_else(|| format!("invalid port format: {raw}"))?;
-        (ip.to_string(), h.to_string(), c.to_string())
-    } else {
-        let parts: Vec<&str> = rest.split(':').collect();
-        match parts.as_slice() {
-            [c] => (String::new(), String::new(), c.to_string()),
-            [h, c] => (String::new(), h.to_string(), c.to_string()),
-            [ip, h, c] => (ip.to_string(), h.to_string(), c.to_string()),
-            _ => {
-                // An unbracketed IPv6 address: the last two parts are ports.
-                let n = parts.len();
-                (
-                    parts[..n - 2].join(":"),
-                    parts[n - 2].to_string(),
-                    parts[n - 1].to_string(),
-                )
-            }
-        }
-    };
+    let (proto, container_port) = split_proto_port(container);
+    let ip = split_host(&format!("{raw_ip}:"))
+        .map_err(|e| format!("Invalid ip address {raw_ip}: {e}"))?;
     if !ip.is_empty() && ip.parse::<std::net::IpAddr>().is_err() {
-        return Err(format!("invalid IP address: {ip}"));
+        return Err(format!("Invalid ip address: {ip}"));
     }
     if container_port.is_empty() {
-        return Err(format!("no port specified: {raw}<empty>"));
+        return Err(format!("No port specified: {raw}<empty>"));
     }
-    let (start, end) = parse_range(&container_port)
-        .map_err(|_| format!("invalid containerPort: {container_port}"))?;
+    let (start, end) = parse_port_range(&container_port)
+        .map_err(|_| format!("Invalid containerPort: {container_port}"))?;
     let (hstart, hend) = if host_port.is_empty() {
         (0, 0)
     } else {
-        parse_range(&host_port).map_err(|_| format!("invalid hostPort: {host_port}"))?
+        parse_port_range(&host_port).map_err(|_| format!("Invalid hostPort: {host_port}"))?
     };
     if !host_port.is_empty() && (end - start) != (hend - hstart) && end != start {
         return Err(format!(
-            "invalid ranges specified for container and host Ports: {container_port} and {host_port}"
+            "Invalid ranges specified for container and host Ports: {container_port} and {host_port}"
         ));
+    }
+    let proto_lower = proto.to_lowercase();
+    if !matches!(proto_lower.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(format!("Invalid proto: {proto}"));
     }
     let mut out = Vec::new();
     for (i, p) in (start..=end).enumerate() {
-        let hp = if host_port.is_empty() {
+        let mut hp = if host_port.is_empty() {
             String::new()
-        } else if end == start && hend != hstart {
-            // One container port, a host range: the daemon picks one.
-            host_port.clone()
         } else {
             (u32::from(hstart) + i as u32).to_string()
         };
+        if start == end && hstart != hend {
+            // One container port, a host range: the daemon picks one.
+            hp = format!("{hp}-{hend}");
+        }
         out.push((
-            format!("{p}/{proto}"),
+            format!("{p}/{proto_lower}"),
             json!({"HostIp": ip, "HostPort": hp}),
         ));
     }
@@ -1069,11 +1126,8 @@ pub(crate) fn parse_expose(spec: &str) -> Result<Vec<String>, String> {
     if spec.contains(':') {
         return Err(format!("invalid port format for --expose: {spec}"));
     }
-    let (port, proto) = match spec.split_once('/') {
-        Some((p, pr)) => (p, pr),
-        None => (spec, "tcp"),
-    };
-    let (a, b) = parse_range(port)
+    let (proto, port) = split_proto_port(spec);
+    let (a, b) = parse_port_range(&port)
         .map_err(|e| format!("invalid range format for --expose: {spec}, error: {e}"))?;
     Ok((a..=b).map(|p| format!("{p}/{proto}")).collect())
 }
@@ -1136,8 +1190,195 @@ fn list_or_null(v: &[String]) -> Value {
     }
 }
 
+/// `opts.ValidateDNSSearch`: `.` or a domain name (labels of letters,
+/// digits and inner hyphens, at least one letter somewhere, under 255
+/// characters), spaces trimmed.
+fn validate_dns_search(val: &str) -> Result<String, String> {
+    let v = val.trim_matches(' ');
+    if v == "." {
+        return Ok(v.to_string());
+    }
+    let bad = || format!("{v} is not a valid domain");
+    if !v.bytes().any(|b| b.is_ascii_alphabetic()) || v.len() >= 255 {
+        return Err(bad());
+    }
+    let label_ok = |l: &str| {
+        let b = l.as_bytes();
+        !b.is_empty()
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+    };
+    // Docker's pattern starts with an optional ':' (a typo kept for
+    // compatibility).
+    let body = v.strip_prefix(':').unwrap_or(v);
+    if body.split('.').all(label_ok) {
+        Ok(v.to_string())
+    } else {
+        Err(bad())
+    }
+}
+
+/// `container.NetworkMode.IsUserDefined`.
 fn is_user_defined_network(n: &str) -> bool {
     !matches!(n, "default" | "bridge" | "host" | "none") && !n.starts_with("container:")
+}
+
+/// One `--network` value (`opts.NetworkAttachmentOpts`).
+#[derive(Debug, Default, Clone, PartialEq)]
+struct NetworkAttachment {
+    target: String,
+    aliases: Vec<String>,
+    driver_opts: BTreeMap<String, String>,
+    links: Vec<String>,
+    ipv4: String,
+    ipv6: String,
+    link_local_ips: Vec<String>,
+}
+
+/// Does `s` contain `\w+=\w+` (docker's test for the long `--network`
+/// syntax)?
+fn is_long_network_syntax(s: &str) -> bool {
+    let b = s.as_bytes();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    (1..b.len().saturating_sub(1)).any(|i| b[i] == b'=' && word(b[i - 1]) && word(b[i + 1]))
+}
+
+/// `opts.NetworkOpt.Set`: a name, or `name=n,alias=a,ip=..,ip6=..,
+/// driver-opt=k=v` (keys and values lowercased, as docker does).
+fn parse_network_opt(value: &str) -> Result<NetworkAttachment, OptsError> {
+    if !is_long_network_syntax(value) {
+        return Ok(NetworkAttachment {
+            target: value.to_string(),
+            ..Default::default()
+        });
+    }
+    let bad = flag_err("--network", value);
+    let mut n = NetworkAttachment::default();
+    for field in value.split(',') {
+        let Some((k, v)) = field.split_once('=') else {
+            return Err(bad(format!("invalid field {field}")));
+        };
+        let key = k.trim().to_lowercase();
+        let v = v.trim().to_lowercase();
+        match key.as_str() {
+            "name" => n.target = v,
+            "alias" => n.aliases.push(v),
+            "ip" => n.ipv4 = v,
+            "ip6" => n.ipv6 = v,
+            "driver-opt" => {
+                let Some((dk, dv)) = v.split_once('=') else {
+                    return Err(bad("invalid key value pair format in driver options".into()));
+                };
+                n.driver_opts
+                    .insert(dk.trim().to_lowercase(), dv.trim().to_lowercase());
+            }
+            _ => return Err(bad(format!("invalid field key {key}"))),
+        }
+    }
+    if n.target.is_empty() {
+        return Err(bad("network name/id is not specified".into()));
+    }
+    Ok(n)
+}
+
+/// docker's `parseNetworkOpts` (20.10): every `--network` becomes an
+/// endpoint; the first also takes `--network-alias`, `--link`, `--ip`,
+/// `--ip6` and `--link-local-ip`. A lone network without settings is left
+/// out, so the body is the classic one. Several networks are sent as they
+/// are: the daemon answers for API 1.41 that a container cannot be
+/// connected to more than one network at create.
+fn network_endpoints(f: &ContainerFlags) -> Result<Map<String, Value>, OptsError> {
+    let mut endpoints = Map::new();
+    let (mut user_defined, mut predefined) = (false, false);
+    let count = f.network.len();
+    for (i, spec) in f.network.iter().enumerate() {
+        let mut n = parse_network_opt(spec)?;
+        if is_user_defined_network(&n.target) {
+            user_defined = true;
+        } else {
+            predefined = true;
+        }
+        if i == 0 {
+            let conflict =
+                |what: &str| invalid(format!("conflicting options: cannot specify both {what}"));
+            if !n.aliases.is_empty() && !f.network_alias.is_empty() {
+                return Err(conflict("--network-alias and per-network alias"));
+            }
+            if !n.links.is_empty() && !f.link.is_empty() {
+                return Err(conflict("--link and per-network links"));
+            }
+            if !n.ipv4.is_empty() && f.ip.as_deref().is_some_and(|s| !s.is_empty()) {
+                return Err(conflict("--ip and per-network IPv4 address"));
+            }
+            if !n.ipv6.is_empty() && f.ip6.as_deref().is_some_and(|s| !s.is_empty()) {
+                return Err(conflict("--ip6 and per-network IPv6 address"));
+            }
+            if !f.network_alias.is_empty() {
+                n.aliases = f.network_alias.clone();
+            }
+            if !f.link.is_empty() {
+                n.links = f.link.clone();
+            }
+            if let Some(ip) = f.ip.as_deref().filter(|s| !s.is_empty()) {
+                n.ipv4 = ip.to_string();
+            }
+            if let Some(ip) = f.ip6.as_deref().filter(|s| !s.is_empty()) {
+                n.ipv6 = ip.to_string();
+            }
+            if !f.link_local_ip.is_empty() {
+                n.link_local_ips = f.link_local_ip.clone();
+            }
+        }
+        let ep = endpoint_settings(&n)?;
+        if endpoints.contains_key(&n.target) {
+            return Err(invalid(format!(
+                "network {} is specified multiple times",
+                crate::units::go_quote(&n.target)
+            )));
+        }
+        if i == 0 && count == 1 && ep == api::network::EndpointSettings::default() {
+            continue;
+        }
+        let v = serde_json::to_value(&ep).map_err(|e| invalid(e.to_string()))?;
+        endpoints.insert(n.target, v);
+    }
+    if user_defined && predefined {
+        return Err(invalid("conflicting options: cannot attach both user-defined and non-user-defined network-modes"));
+    }
+    Ok(endpoints)
+}
+
+/// docker's `parseNetworkAttachmentOpt`.
+fn endpoint_settings(n: &NetworkAttachment) -> Result<api::network::EndpointSettings, OptsError> {
+    if n.target.trim().is_empty() {
+        return Err(invalid("no name set for network"));
+    }
+    if !is_user_defined_network(&n.target) {
+        if !n.aliases.is_empty() {
+            return Err(invalid(
+                "network-scoped aliases are only supported for user-defined networks",
+            ));
+        }
+        if !n.links.is_empty() {
+            return Err(invalid(
+                "links are only supported for user-defined networks",
+            ));
+        }
+    }
+    let some = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    Ok(api::network::EndpointSettings {
+        aliases: some(&n.aliases),
+        links: some(&n.links),
+        driver_opts: (!n.driver_opts.is_empty()).then(|| n.driver_opts.clone()),
+        ipam_config: (!n.ipv4.is_empty() || !n.ipv6.is_empty() || !n.link_local_ips.is_empty())
+            .then(|| api::network::EndpointIpamConfig {
+                ipv4_address: n.ipv4.clone(),
+                ipv6_address: n.ipv6.clone(),
+                link_local_ips: n.link_local_ips.clone(),
+            }),
+        ..Default::default()
+    })
 }
 
 /// Builds the create request for `run` (`detach` = `-d`) or `create`.
@@ -1286,18 +1527,39 @@ pub fn build(f: &ContainerFlags, detach: bool) -> Result<CreateRequest, OptsErro
         let (k, v) = s.split_once('=').unwrap_or((s, ""));
         sysctls.insert(k.into(), Value::String(v.into()));
     }
-    for d in &f.dns {
-        if d.parse::<std::net::IpAddr>().is_err() {
-            return Err(OptsError::Flag {
-                flag: "--dns",
-                value: d.clone(),
-                reason: format!("{d} is not an ip address"),
-            });
-        }
+    // `opts.ValidateIPAddress` keeps the normalized address.
+    let dns: Vec<String> = f
+        .dns
+        .iter()
+        .map(|d| {
+            d.trim()
+                .parse::<std::net::IpAddr>()
+                .map(|ip| ip.to_canonical().to_string())
+                .map_err(|_| OptsError::Flag {
+                    flag: "--dns",
+                    value: d.clone(),
+                    reason: format!("{d} is not an ip address"),
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let dns_search: Vec<String> = f
+        .dns_search
+        .iter()
+        .map(|d| validate_dns_search(d).map_err(flag_err("--dns-search", d)))
+        .collect::<Result<_, _>>()?;
+    for l in &f.link {
+        crate::commands::network::validate_link(l).map_err(flag_err("--link", l))?;
     }
     for h in &f.add_host {
-        let ok = h.split_once(':').is_some_and(|(n, ip)| {
-            !n.is_empty() && (ip == "host-gateway" || ip.parse::<std::net::IpAddr>().is_ok())
+        if h.split_once(':').is_none_or(|(n, _)| n.is_empty()) {
+            return Err(OptsError::Flag {
+                flag: "--add-host",
+                value: h.clone(),
+                reason: format!("bad format for add-host: {}", crate::units::go_quote(h)),
+            });
+        }
+        let ok = h.split_once(':').is_some_and(|(_, ip)| {
+            ip == "host-gateway" || ip.trim().parse::<std::net::IpAddr>().is_ok()
         });
         if !ok {
             return Err(OptsError::Flag {
@@ -1438,11 +1700,11 @@ pub fn build(f: &ContainerFlags, detach: bool) -> Result<CreateRequest, OptsErro
         );
     }
 
-    let network_mode = f
-        .network
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "default".into());
+    // `NetworkOpt.NetworkMode()`: the first network's target.
+    let network_mode = match f.network.first() {
+        Some(n) => parse_network_opt(n)?.target,
+        None => "default".into(),
+    };
     let mut hc = Map::new();
     hc.insert("Binds".into(), list_or_null(&binds));
     hc.insert("ContainerIDFile".into(), s(&f.cidfile));
@@ -1460,9 +1722,9 @@ pub fn build(f: &ContainerFlags, detach: bool) -> Result<CreateRequest, OptsErro
     hc.insert("CapAdd".into(), list_or_null(&f.cap_add));
     hc.insert("CapDrop".into(), list_or_null(&f.cap_drop));
     hc.insert("CgroupnsMode".into(), s(&f.cgroupns));
-    hc.insert("Dns".into(), json!(f.dns));
+    hc.insert("Dns".into(), json!(dns));
     hc.insert("DnsOptions".into(), json!(f.dns_option));
-    hc.insert("DnsSearch".into(), json!(f.dns_search));
+    hc.insert("DnsSearch".into(), json!(dns_search));
     hc.insert("ExtraHosts".into(), list_or_null(&f.add_host));
     hc.insert("GroupAdd".into(), list_or_null(&f.group_add));
     hc.insert("IpcMode".into(), s(&f.ipc));
@@ -1563,52 +1825,7 @@ pub fn build(f: &ContainerFlags, detach: bool) -> Result<CreateRequest, OptsErro
         return Err(invalid("Conflicting options: --restart and --rm"));
     }
 
-    // Networking: the first network gets --network-alias, --link, --ip.
-    let mut endpoints = Map::new();
-    if let Some(first) = f.network.first() {
-        let user_defined = is_user_defined_network(first);
-        if !user_defined && !f.network_alias.is_empty() {
-            return Err(invalid(
-                "network-scoped aliases are only supported for user-defined networks",
-            ));
-        }
-        if !user_defined && !f.link.is_empty() {
-            // Legacy links on the default bridge stay in HostConfig.Links.
-        }
-        let mut ep = Map::new();
-        if !f.network_alias.is_empty() {
-            ep.insert("Aliases".into(), json!(f.network_alias));
-        }
-        if user_defined && !f.link.is_empty() {
-            ep.insert("Links".into(), json!(f.link));
-        }
-        if f.ip.is_some() || f.ip6.is_some() {
-            ep.insert(
-                "IPAMConfig".into(),
-                json!({"IPv4Address": s(&f.ip), "IPv6Address": s(&f.ip6)}),
-            );
-        }
-        if !ep.is_empty() || f.network.len() > 1 {
-            endpoints.insert(first.clone(), Value::Object(ep));
-        }
-        for n in f.network.iter().skip(1) {
-            if endpoints.contains_key(n) {
-                return Err(invalid(format!(
-                    "network {} is specified multiple times",
-                    crate::units::go_quote(n)
-                )));
-            }
-            endpoints.insert(n.clone(), json!({}));
-        }
-        let user = f
-            .network
-            .iter()
-            .filter(|n| is_user_defined_network(n))
-            .count();
-        if user > 0 && user < f.network.len() {
-            return Err(invalid("conflicting options: cannot attach both user-defined and non-user-defined network-modes"));
-        }
-    }
+    let endpoints = network_endpoints(f)?;
 
     let mut body = config;
     body.insert("HostConfig".into(), Value::Object(hc));
@@ -1886,8 +2103,54 @@ mod tests {
         .unwrap();
         assert_eq!(b["80/udp"], json!([{"HostIp": "", "HostPort": "8080"}]));
         assert_eq!(b["81/tcp"], json!([{"HostIp": "::1", "HostPort": "81"}]));
-        assert!(parse_publish(&["1-3:1-2".into()]).is_err());
-        assert!(parse_publish(&["x:80".into()]).is_err());
+        assert_eq!(
+            parse_publish(&["1-3:1-2".into()]).unwrap_err(),
+            "Invalid ranges specified for container and host Ports: 1-2 and 1-3"
+        );
+        assert_eq!(
+            parse_publish(&["x:80".into()]).unwrap_err(),
+            "Invalid hostPort: x"
+        );
+        assert_eq!(
+            parse_publish(&["::1:80:80".into()]).unwrap_err(),
+            "Invalid ip address ::1: address ::1:: too many colons in address"
+        );
+        assert_eq!(
+            parse_publish(&["1.2.3.999:80:80".into()]).unwrap_err(),
+            "Invalid ip address: 1.2.3.999"
+        );
+        assert_eq!(
+            parse_publish(&["80/bogus".into()]).unwrap_err(),
+            "Invalid proto: bogus"
+        );
+        assert_eq!(
+            parse_publish(&["8080:".into()]).unwrap_err(),
+            "No port specified: 8080:<empty>"
+        );
+        let (_, b) =
+            parse_publish(&["8000-8010:80".into(), "90/".into(), "91/UDP".into()]).unwrap();
+        assert_eq!(
+            b["80/tcp"],
+            json!([{"HostIp": "", "HostPort": "8000-8010"}])
+        );
+        assert_eq!(b["90/tcp"], json!([{"HostIp": "", "HostPort": ""}]));
+        assert_eq!(b["91/udp"], json!([{"HostIp": "", "HostPort": ""}]));
+        assert_eq!(
+            parse_expose("8x").unwrap_err(),
+            "invalid range format for --expose: 8x, error: strconv.ParseUint: parsing \"8x\": invalid syntax"
+        );
+        assert_eq!(
+            parse_port_range("70000").unwrap_err(),
+            "strconv.ParseUint: parsing \"70000\": value out of range"
+        );
+        assert_eq!(
+            parse_port_range("+5").unwrap_err(),
+            "strconv.ParseUint: parsing \"+5\": invalid syntax"
+        );
+        assert_eq!(
+            parse_port_range("5-3").unwrap_err(),
+            "Invalid range specified for the Port: 5-3"
+        );
         assert_eq!(
             parse_expose("100-101/udp").unwrap(),
             vec!["100/udp", "101/udp"]
@@ -2213,14 +2476,230 @@ mod tests {
             "busybox",
         ]);
         assert_eq!(b["HostConfig"]["NetworkMode"], "mynet");
+        // The whole EndpointSettings, as Go encodes it.
         assert_eq!(
             b["NetworkingConfig"]["EndpointsConfig"],
-            json!({"mynet": {"Aliases": ["web"], "IPAMConfig": {"IPv4Address": "10.0.0.2", "IPv6Address": ""}}})
+            json!({"mynet": {
+                "IPAMConfig": {"IPv4Address": "10.0.0.2"}, "Links": null, "Aliases": ["web"],
+                "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
+                "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": null}})
         );
         let b = body(&["--net", "host", "busybox"]);
         assert_eq!(b["HostConfig"]["NetworkMode"], "host");
         assert_eq!(b["NetworkingConfig"]["EndpointsConfig"], json!({}));
-        assert!(req(&["--network", "host", "--network-alias", "x", "busybox"]).is_err());
+        assert_eq!(
+            req(&["--network", "host", "--network-alias", "x", "busybox"])
+                .unwrap_err()
+                .to_string(),
+            "network-scoped aliases are only supported for user-defined networks"
+        );
+    }
+
+    #[test]
+    fn a_lone_network_without_settings_sends_no_endpoint() {
+        let b = body(&["--network", "mynet", "busybox"]);
+        assert_eq!(b["HostConfig"]["NetworkMode"], "mynet");
+        assert_eq!(b["NetworkingConfig"], json!({"EndpointsConfig": {}}));
+        // Without --network, the network flags have nowhere to go (docker
+        // 20.10 drops them); links stay in HostConfig.
+        let b = body(&[
+            "--network-alias",
+            "a",
+            "--ip",
+            "172.17.0.9",
+            "--link",
+            "db",
+            "busybox",
+        ]);
+        assert_eq!(b["HostConfig"]["NetworkMode"], "default");
+        assert_eq!(b["NetworkingConfig"], json!({"EndpointsConfig": {}}));
+        assert_eq!(b["HostConfig"]["Links"], json!(["db"]));
+    }
+
+    #[test]
+    fn links_and_static_addresses_go_on_the_first_network() {
+        let b = body(&[
+            "--network",
+            "mynet",
+            "--link",
+            "db:database",
+            "--ip6",
+            "fd00::9",
+            "--link-local-ip",
+            "169.254.1.1",
+            "busybox",
+        ]);
+        let ep = &b["NetworkingConfig"]["EndpointsConfig"]["mynet"];
+        assert_eq!(ep["Links"], json!(["db:database"]));
+        assert_eq!(ep["Aliases"], Value::Null);
+        assert_eq!(
+            ep["IPAMConfig"],
+            json!({"IPv6Address": "fd00::9", "LinkLocalIPs": ["169.254.1.1"]})
+        );
+        assert_eq!(b["HostConfig"]["Links"], json!(["db:database"]));
+        // On the default bridge, --ip is the daemon's to refuse; links and
+        // aliases are refused here, as docker does.
+        let b = body(&["--network", "bridge", "--ip", "172.17.0.9", "busybox"]);
+        assert_eq!(
+            b["NetworkingConfig"]["EndpointsConfig"]["bridge"]["IPAMConfig"],
+            json!({"IPv4Address": "172.17.0.9"})
+        );
+        assert_eq!(
+            req(&["--network", "bridge", "--link", "db", "busybox"])
+                .unwrap_err()
+                .to_string(),
+            "links are only supported for user-defined networks"
+        );
+        assert_eq!(
+            req(&["--link", "a:b:c", "busybox"])
+                .unwrap_err()
+                .to_string(),
+            "invalid argument \"a:b:c\" for \"--link\" flag: bad format for links: a:b:c"
+        );
+    }
+
+    #[test]
+    fn mac_address_goes_in_config_for_api_1_41() {
+        let b = body(&[
+            "--network",
+            "mynet",
+            "--mac-address",
+            "92:d0:c6:0a:29:33",
+            "busybox",
+        ]);
+        assert_eq!(b["MacAddress"], "92:d0:c6:0a:29:33");
+        assert_eq!(b["NetworkingConfig"], json!({"EndpointsConfig": {}}));
+    }
+
+    #[test]
+    fn several_networks_are_all_sent_for_the_daemon_to_judge() {
+        let b = body(&["--network", "n1", "--network", "n2", "busybox"]);
+        assert_eq!(b["HostConfig"]["NetworkMode"], "n1");
+        let eps = b["NetworkingConfig"]["EndpointsConfig"]
+            .as_object()
+            .unwrap();
+        assert_eq!(eps.keys().collect::<Vec<_>>(), ["n1", "n2"]);
+        assert_eq!(eps["n2"]["Aliases"], Value::Null);
+        assert_eq!(
+            req(&["--network", "n1", "--network", "n1", "busybox"])
+                .unwrap_err()
+                .to_string(),
+            "network \"n1\" is specified multiple times"
+        );
+        assert_eq!(
+            req(&["--network", "n1", "--network", "bridge", "busybox"])
+                .unwrap_err()
+                .to_string(),
+            "conflicting options: cannot attach both user-defined and non-user-defined network-modes"
+        );
+    }
+
+    #[test]
+    fn long_network_syntax_parses_like_networkopt() {
+        let b = body(&[
+            "--network",
+            "name=MyNet,alias=Web,alias=w2,ip=10.1.0.5,driver-opt=k=V",
+            "busybox",
+        ]);
+        assert_eq!(b["HostConfig"]["NetworkMode"], "mynet");
+        let ep = &b["NetworkingConfig"]["EndpointsConfig"]["mynet"];
+        assert_eq!(ep["Aliases"], json!(["web", "w2"]));
+        assert_eq!(ep["IPAMConfig"], json!({"IPv4Address": "10.1.0.5"}));
+        assert_eq!(ep["DriverOpts"], json!({"k": "v"}));
+        assert_eq!(
+            req(&[
+                "--network",
+                "name=n,alias=a",
+                "--network-alias",
+                "b",
+                "busybox"
+            ])
+            .unwrap_err()
+            .to_string(),
+            "conflicting options: cannot specify both --network-alias and per-network alias"
+        );
+        assert_eq!(
+            req(&["--network", "name=n,foo=bar", "busybox"])
+                .unwrap_err()
+                .to_string(),
+            "invalid argument \"name=n,foo=bar\" for \"--network\" flag: invalid field key foo"
+        );
+        assert_eq!(
+            req(&["--network", "alias=a", "busybox"])
+                .unwrap_err()
+                .to_string(),
+            "invalid argument \"alias=a\" for \"--network\" flag: network name/id is not specified"
+        );
+        // container:<id> and plain names are not the long syntax.
+        assert_eq!(
+            body(&["--network", "container:abc", "busybox"])["HostConfig"]["NetworkMode"],
+            "container:abc"
+        );
+        assert!(!is_long_network_syntax("my-net"));
+        assert!(is_long_network_syntax("x,name=a"));
+    }
+
+    #[test]
+    fn dns_flags_are_checked_and_normalized_like_docker() {
+        let b = body(&[
+            "--dns",
+            " 1.1.1.1",
+            "--dns",
+            "::ffff:8.8.8.8",
+            "--dns",
+            "fd00:0::1",
+            "--dns-search",
+            "example.com",
+            "--dns-search",
+            ".",
+            "busybox",
+        ]);
+        assert_eq!(
+            b["HostConfig"]["Dns"],
+            json!(["1.1.1.1", "8.8.8.8", "fd00::1"])
+        );
+        assert_eq!(b["HostConfig"]["DnsSearch"], json!(["example.com", "."]));
+        assert_eq!(
+            req(&["--dns", "one", "busybox"]).unwrap_err().to_string(),
+            "invalid argument \"one\" for \"--dns\" flag: one is not an ip address"
+        );
+        assert_eq!(
+            req(&["--dns-search", "-bad.com", "busybox"])
+                .unwrap_err()
+                .to_string(),
+            "invalid argument \"-bad.com\" for \"--dns-search\" flag: -bad.com is not a valid domain"
+        );
+        assert!(validate_dns_search("123").is_err());
+        assert!(validate_dns_search("a..b").is_err());
+        assert!(validate_dns_search("sub-1.example.org").is_ok());
+    }
+
+    #[test]
+    fn add_host_errors_follow_docker() {
+        assert_eq!(
+            req(&["--add-host", "nohost", "busybox"])
+                .unwrap_err()
+                .to_string(),
+            "invalid argument \"nohost\" for \"--add-host\" flag: bad format for add-host: \"nohost\""
+        );
+        assert_eq!(
+            req(&["--add-host", "h:999.1.1.1", "busybox"])
+                .unwrap_err()
+                .to_string(),
+            "invalid argument \"h:999.1.1.1\" for \"--add-host\" flag: invalid IP address in add-host: \"999.1.1.1\""
+        );
+        let b = body(&[
+            "--add-host",
+            "h:host-gateway",
+            "--add-host",
+            "v6:::1",
+            "busybox",
+        ]);
+        assert_eq!(
+            b["HostConfig"]["ExtraHosts"],
+            json!(["h:host-gateway", "v6:::1"])
+        );
     }
 
     #[test]

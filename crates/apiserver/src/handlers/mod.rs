@@ -6,6 +6,7 @@ use crate::router::Handler;
 
 mod containers;
 mod images;
+mod networks;
 mod pull;
 mod swarm;
 mod system;
@@ -20,6 +21,7 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, Handler)> {
     r.extend(pull::routes());
     r.extend(images::routes());
     r.extend(containers::routes());
+    r.extend(networks::routes());
     r.extend(swarm::routes());
     r
 }

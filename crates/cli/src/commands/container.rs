@@ -1079,6 +1079,102 @@ pub struct PsArgs {
     pub size: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// PRIVATE_PORT[/PROTO]
+    #[arg(value_name = "PRIVATE_PORT[/PROTO]")]
+    pub port: Option<String>,
+}
+
+/// Go's `net.JoinHostPort`.
+fn join_host_port(host: &str, port: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// What `port` prints for an inspect's `NetworkSettings.Ports`: every
+/// mapping as `80/tcp -> 0.0.0.0:8080`, or only the host side of one
+/// private port; naturally sorted, as docker does.
+pub(crate) fn port_lines(
+    ports: &Value,
+    private: Option<&str>,
+    container: &str,
+) -> Result<Vec<String>, String> {
+    let host = |b: &Value| {
+        join_host_port(
+            b["HostIp"].as_str().unwrap_or(""),
+            b["HostPort"].as_str().unwrap_or(""),
+        )
+    };
+    let mut out = Vec::new();
+    match private {
+        Some(spec) => {
+            let (port, proto) = match spec.split_once('/') {
+                Some((p, proto)) if !proto.is_empty() => (p, proto),
+                _ => (spec, "tcp"),
+            };
+            let (first, last) = runopts::parse_port_range(port)?;
+            let key = if first == last {
+                format!("{first}/{proto}")
+            } else {
+                format!("{first}-{last}/{proto}")
+            };
+            match ports.get(&key).and_then(Value::as_array) {
+                Some(bindings) => out.extend(bindings.iter().map(host)),
+                None => {
+                    return Err(format!(
+                        "Error: No public port '{port}/{proto}' published for {container}"
+                    ))
+                }
+            }
+        }
+        None => {
+            if let Some(m) = ports.as_object() {
+                for (from, bindings) in m {
+                    for b in bindings.as_array().map(Vec::as_slice).unwrap_or(&[]) {
+                        out.push(format!("{from} -> {}", host(b)));
+                    }
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| crate::commands::network::natural_cmp(a, b));
+    Ok(out)
+}
+
+/// `balena-engine port`.
+pub async fn port(env: &Env, a: PortArgs) -> Result<(), Failure> {
+    let mut client = env.client()?;
+    let c: Value = match client
+        .get(&format!("/containers/{}/json", enc(&a.container)))
+        .await
+    {
+        Ok(r) => r.json()?,
+        Err(ClientError::Daemon { status, .. }) if status == StatusCode::NOT_FOUND => {
+            return Err(Failure::new(
+                1,
+                format!("Error: No such container: {}", a.container),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let lines = port_lines(
+        &c["NetworkSettings"]["Ports"],
+        a.port.as_deref(),
+        &a.container,
+    )
+    .map_err(|e| Failure::new(1, e))?;
+    if !lines.is_empty() {
+        println!("{}", lines.join("\n"));
+    }
+    Ok(())
+}
+
 /// docker's `DisplayablePorts`.
 pub(crate) fn displayable_ports(ports: &[Value]) -> String {
     let mut ports: Vec<(u16, String, u16, String)> = ports
@@ -1333,7 +1429,7 @@ pub async fn inspect(env: &Env, a: InspectArgs, only_containers: bool) -> Result
         a.kind.clone().filter(|k| !k.is_empty())
     };
     if let Some(k) = &kind {
-        if k != "container" && k != "image" {
+        if !matches!(k.as_str(), "container" | "image" | "network") {
             return Err(Failure::new(
                 1,
                 format!("{} is not a valid value for --type", units::go_quote(k)),
@@ -1356,11 +1452,25 @@ pub async fn inspect(env: &Env, a: InspectArgs, only_containers: bool) -> Result
                 Err(e) => last_err = Some(e),
             }
         }
-        if found.is_none() && kind.as_deref() != Some("container") {
+        if found.is_none() && matches!(kind.as_deref(), None | Some("image")) {
             let path: String = name.split('/').map(enc).collect::<Vec<_>>().join("/");
             match client.get(&format!("/images/{path}/json")).await {
                 Ok(r) => found = Some(r.body),
                 Err(e) => last_err = Some(e),
+            }
+        }
+        if found.is_none() && matches!(kind.as_deref(), None | Some("network")) {
+            match client.get(&format!("/networks/{}", enc(name))).await {
+                Ok(r) => found = Some(r.body),
+                // While autodetecting, only "not found" counts: anything
+                // else from the network lookup leaves the earlier answer.
+                Err(e) => {
+                    let not_found = matches!(&e, ClientError::Daemon { status, .. }
+                        if *status == StatusCode::NOT_FOUND);
+                    if kind.is_some() || not_found {
+                        last_err = Some(e);
+                    }
+                }
             }
         }
         match (found, last_err) {
@@ -1373,6 +1483,7 @@ pub async fn inspect(env: &Env, a: InspectArgs, only_containers: bool) -> Result
                         format!("Error: No such container: {name}")
                     }
                     Some("container") => format!("Error: No such container: {name}"),
+                    Some("network") => format!("Error: No such network: {name}"),
                     Some(_) => format!("Error: No such image: {name}"),
                     None => {
                         let _ = message;
@@ -1458,6 +1569,92 @@ mod tests {
             "0.0.0.0:53->53/udp, 81-82/tcp, 0.0.0.0:8080->80/tcp"
         );
         assert_eq!(displayable_ports(&[]), "");
+    }
+
+    #[test]
+    fn ports_display_ipv6_and_ranges_like_docker() {
+        let p = vec![
+            json!({"PrivatePort": 80, "PublicPort": 8080, "IP": "0.0.0.0", "Type": "tcp"}),
+            json!({"PrivatePort": 80, "PublicPort": 8080, "IP": "::", "Type": "tcp"}),
+        ];
+        assert_eq!(
+            displayable_ports(&p),
+            "0.0.0.0:8080->80/tcp, :::8080->80/tcp"
+        );
+        // Same host and container ports collapse into ranges.
+        let p = vec![
+            json!({"PrivatePort": 8001, "PublicPort": 8001, "IP": "0.0.0.0", "Type": "tcp"}),
+            json!({"PrivatePort": 8000, "PublicPort": 8000, "IP": "0.0.0.0", "Type": "tcp"}),
+            json!({"PrivatePort": 8000, "PublicPort": 8000, "IP": "::", "Type": "tcp"}),
+            json!({"PrivatePort": 8001, "PublicPort": 8001, "IP": "::", "Type": "tcp"}),
+        ];
+        assert_eq!(
+            displayable_ports(&p),
+            "0.0.0.0:8000-8001->8000-8001/tcp, :::8000-8001->8000-8001/tcp"
+        );
+        // Different host ports are listed one by one, after the groups.
+        let p = vec![
+            json!({"PrivatePort": 81, "PublicPort": 8001, "IP": "0.0.0.0", "Type": "tcp"}),
+            json!({"PrivatePort": 80, "PublicPort": 8000, "IP": "0.0.0.0", "Type": "tcp"}),
+            json!({"PrivatePort": 443, "Type": "tcp"}),
+            json!({"PrivatePort": 90, "Type": "tcp"}),
+            json!({"PrivatePort": 91, "Type": "tcp"}),
+            json!({"PrivatePort": 93, "Type": "tcp"}),
+        ];
+        assert_eq!(
+            displayable_ports(&p),
+            "90-91/tcp, 93/tcp, 443/tcp, 0.0.0.0:8000->80/tcp, 0.0.0.0:8001->81/tcp"
+        );
+    }
+
+    #[test]
+    fn port_lists_mappings_like_docker() {
+        let ports = json!({
+            "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}, {"HostIp": "::", "HostPort": "8080"}],
+            "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}],
+            "9/tcp": [{"HostIp": "0.0.0.0", "HostPort": "9000"}],
+            "81/tcp": null,
+            "82/tcp": []
+        });
+        assert_eq!(
+            port_lines(&ports, None, "web").unwrap(),
+            [
+                "9/tcp -> 0.0.0.0:9000",
+                "53/udp -> 127.0.0.1:5353",
+                "80/tcp -> 0.0.0.0:8080",
+                "80/tcp -> [::]:8080",
+            ]
+        );
+        assert_eq!(
+            port_lines(&ports, Some("80"), "web").unwrap(),
+            ["0.0.0.0:8080", "[::]:8080"]
+        );
+        assert_eq!(
+            port_lines(&ports, Some("80/tcp"), "web").unwrap(),
+            ["0.0.0.0:8080", "[::]:8080"]
+        );
+        assert_eq!(
+            port_lines(&ports, Some("53/udp"), "web").unwrap(),
+            ["127.0.0.1:5353"]
+        );
+        assert_eq!(
+            port_lines(&ports, Some("81"), "web").unwrap_err(),
+            "Error: No public port '81/tcp' published for web"
+        );
+        assert_eq!(
+            port_lines(&ports, Some("53"), "web").unwrap_err(),
+            "Error: No public port '53/tcp' published for web"
+        );
+        assert!(port_lines(&ports, Some("82"), "web").unwrap().is_empty());
+        assert_eq!(
+            port_lines(&ports, Some("http"), "web").unwrap_err(),
+            "strconv.ParseUint: parsing \"http\": invalid syntax"
+        );
+        assert_eq!(
+            port_lines(&ports, Some("70000"), "web").unwrap_err(),
+            "strconv.ParseUint: parsing \"70000\": value out of range"
+        );
+        assert!(port_lines(&Value::Null, None, "web").unwrap().is_empty());
     }
 
     #[test]

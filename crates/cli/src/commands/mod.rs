@@ -4,5 +4,6 @@ pub mod archive;
 pub mod container;
 pub mod distribution;
 pub mod images;
+pub mod network;
 pub mod pull;
 pub mod system;
