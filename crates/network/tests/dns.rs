@@ -345,6 +345,7 @@ fn measure_udp_latency_for_a_local_name() {
         client.send(&q).unwrap();
         let len = client.recv(&mut buf).unwrap();
         let elapsed = start.elapsed();
+        assert_eq!(buf[..2], (i as u16).to_be_bytes());
         assert!(len > 12);
         if i >= 1_000 {
             times.push(elapsed);
