@@ -40,7 +40,9 @@ fn role_for(name: &str) -> Option<Role> {
         "balena-engine" | "balena" => Some(Role::Cli),
         "balena-engine-daemon" | "balenad" => Some(Role::Daemon),
         "balena-engine-runc" | "balena-runc" => Some(Role::Runc),
-        "balena-engine-proxy" | "balena-proxy" => Some(Role::Proxy),
+        // docker-proxy: the name dockerd's --userland-proxy-path usually
+        // points at; answered, not installed (it would shadow Docker's).
+        "balena-engine-proxy" | "balena-proxy" | "docker-proxy" => Some(Role::Proxy),
         "balena-engine-shim" => Some(Role::Shim),
         _ => None,
     }
@@ -133,10 +135,7 @@ fn main() {
             protect_runc();
             runc::main(std::env::args_os().collect())
         }
-        Some(Role::Proxy) => {
-            eprintln!("{name}: not yet implemented");
-            1
-        }
+        Some(Role::Proxy) => network::proxy::main(args),
         None => {
             eprintln!("error: unknown command: {name}");
             1
@@ -159,6 +158,7 @@ mod tests {
         assert_eq!(role_for("balena-runc"), Some(Role::Runc));
         assert_eq!(role_for("balena-engine-proxy"), Some(Role::Proxy));
         assert_eq!(role_for("balena-proxy"), Some(Role::Proxy));
+        assert_eq!(role_for("docker-proxy"), Some(Role::Proxy));
     }
 
     #[test]
