@@ -500,9 +500,9 @@ fn reap_bounded(child: &mut std::process::Child) -> Option<std::process::ExitSta
 }
 
 /// Stops a proxy: SIGTERM, up to 5 s for it to exit, then SIGKILL; reaps
-/// it when it is our child. A pid that is gone, or that now belongs to a
-/// process not named like a proxy (a reused pid after a reboot), is left
-/// alone.
+/// it when it is our child (also one that had already exited on its own).
+/// A pid that is gone, or that now belongs to a process not named like a
+/// proxy (a reused pid after a reboot), is left alone.
 ///
 /// Blocking; call it from a blocking thread.
 pub fn stop_proxy(pid: i32) -> Result<(), PortError> {

@@ -51,7 +51,7 @@ const NAME: &str = "balena-engine-proxy";
 
 /// Errors of the applet: its command line and its start.
 #[derive(Debug, thiserror::Error)]
-pub enum ProxyError {
+pub(crate) enum ProxyError {
     #[error("flag: help requested")]
     Help,
     #[error("flag provided but not defined: -{name}")]
@@ -485,7 +485,7 @@ async fn run_udp(listener: Rc<UdpSocket>, config: Config) {
                         last: Cell::new(Instant::now()),
                         task: RefCell::new(None),
                     });
-                    evict_if_full(&flows);
+                    evict_if_full(&flows, UDP_MAX_FLOWS);
                     flows.borrow_mut().insert(client, flow.clone());
                     let task = tokio::task::spawn_local(reply_loop(
                         flow.clone(),
@@ -522,10 +522,10 @@ async fn open_flow(backend: SocketAddrV4) -> std::io::Result<UdpSocket> {
     Ok(socket)
 }
 
-/// Drops the least recently active flow when the table is full.
-fn evict_if_full(flows: &FlowTable) {
+/// Drops the least recently active flow when the table holds `max`.
+fn evict_if_full(flows: &FlowTable, max: usize) {
     let mut table = flows.borrow_mut();
-    if table.len() < UDP_MAX_FLOWS {
+    if table.len() < max {
         return;
     }
     let oldest = table
@@ -713,5 +713,43 @@ mod tests {
             "Usage of balena-engine-proxy:\n  -container-ip string\n    \tcontainer ip\n"
         ));
         assert!(u.ends_with("  -proto string\n    \tproxy protocol (default \"tcp\")\n"));
+    }
+
+    #[test]
+    fn full_flow_table_drops_the_least_recently_active() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&rt, async {
+            let flows: FlowTable = Rc::default();
+            let now = Instant::now();
+            let mut tasks = Vec::new();
+            for (port, age) in [(1u16, 5u64), (2, 50), (3, 1)] {
+                let flow = Rc::new(Flow {
+                    socket: open_flow(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9))
+                        .await
+                        .unwrap(),
+                    last: Cell::new(now - Duration::from_secs(age)),
+                    task: RefCell::new(None),
+                });
+                let task = tokio::task::spawn_local(std::future::pending::<()>());
+                *flow.task.borrow_mut() = Some(task.abort_handle());
+                tasks.push(task);
+                flows
+                    .borrow_mut()
+                    .insert(SocketAddr::from(([127, 0, 0, 1], port)), flow);
+            }
+            evict_if_full(&flows, 4);
+            assert_eq!(flows.borrow().len(), 3);
+            evict_if_full(&flows, 3);
+            let mut left: Vec<u16> = flows.borrow().keys().map(|a| a.port()).collect();
+            left.sort();
+            assert_eq!(left, [1, 3]);
+            let aborted = tasks.remove(1).await.unwrap_err();
+            assert!(aborted.is_cancelled());
+            assert!(tasks.iter().all(|t| !t.is_finished()));
+        });
     }
 }
