@@ -571,7 +571,8 @@ def main():
 
     specs = [("balena-engine", lambda c, root, sock: [
         ours, "-H", f"unix://{sock}", "--data-root", root, "--exec-root", f"{c}/x",
-        "--pidfile", f"{c}/pid", "--config-file", f"{c}/daemon.json"])]
+        "--pidfile", f"{c}/pid", "--config-file", f"{c}/daemon.json", "--bridge=none",
+        "--iptables=false", "--ip-masq=false", "--ip-forward=false"])]
     dockerd = shutil.which("dockerd")
     if dockerd:
         specs.append(("dockerd", lambda c, root, sock: [

@@ -482,7 +482,8 @@ def main():
         }
         engines = [("balena-engine", lambda c, root, sock: [
             ours, "-H", f"unix://{sock}", "--data-root", root, "--exec-root", f"{c}/exec",
-            "--pidfile", f"{c}/pid", "--config-file", f"{c}/daemon.json"])]
+            "--pidfile", f"{c}/pid", "--config-file", f"{c}/daemon.json", "--bridge=none",
+            "--iptables=false", "--ip-masq=false", "--ip-forward=false"])]
         dockerd = shutil.which("dockerd")
         if dockerd:
             engines.append(("dockerd", lambda c, root, sock: [

@@ -120,7 +120,8 @@ def main():
         lambda d, sock: [
             ours, "-H", f"unix://{sock}", "--data-root", f"{d}/root",
             "--exec-root", f"{d}/exec", "--pidfile", f"{d}/pid",
-            "--config-file", f"{d}/daemon.json",
+            "--config-file", f"{d}/daemon.json", "--bridge=none", "--iptables=false",
+            "--ip-masq=false", "--ip-forward=false",
         ],
         RUNS,
     )

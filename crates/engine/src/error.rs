@@ -45,6 +45,13 @@ pub enum EngineError {
     /// Nothing to do (Docker answers 304).
     #[error("not modified")]
     NotModified,
+    /// Kernel networking work failed (netlink, iptables, namespaces).
+    #[error("{op}: {source}")]
+    Network {
+        op: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error(transparent)]
     Store(#[from] store::StoreError),
     #[error(transparent)]
@@ -59,6 +66,7 @@ impl EngineError {
             EngineError::NotFound(_) => ErrorKind::NotFound,
             EngineError::Conflict(_) => ErrorKind::Conflict,
             EngineError::Forbidden(_) => ErrorKind::Forbidden,
+            EngineError::Network { .. } => ErrorKind::Internal,
             EngineError::Corrupt(_) => ErrorKind::Internal,
             EngineError::Cancelled => ErrorKind::Unavailable,
             EngineError::NotModified => ErrorKind::NotModified,

@@ -106,6 +106,13 @@ impl Engine {
             (None, None) => None,
         };
         let store = Arc::new(store);
+        let networks = networks::Networks::open(networks::NetConfig {
+            dir: config.data_root.join("network"),
+            netns_dir: config.exec_root.join("netns"),
+            bridge: config.bridge.clone(),
+        })?;
+        let shim_exe = shimexe::ShimExe::open()?;
+        let proxy_exe = shim_exe.path();
         let containers = containers::Containers::open(
             containers::Settings {
                 root: config.data_root.join("containers"),
@@ -118,12 +125,14 @@ impl Engine {
                 cgroup_parent: "/balena".into(),
             },
             store.clone(),
-            Some(shimexe::ShimExe::open()?),
+            Some(shim_exe),
+            networks.clone(),
         )?;
+        networks.bind(&containers, Some(proxy_exe));
         Ok(Self {
             images: images::Images::new(store),
             containers,
-            networks: Arc::new(networks::Networks::default()),
+            networks,
             registry,
             delta_store,
             config,
@@ -158,6 +167,7 @@ impl Engine {
     }
 
     pub async fn restore(&self) {
+        self.networks.set_runtime();
         self.containers.restore().await;
     }
 

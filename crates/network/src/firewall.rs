@@ -21,7 +21,6 @@
 //! before every `-D`. The [`Iptables`] runner can work in another network
 //! namespace (a container's, for the embedded DNS redirect; a test's).
 
-use std::fmt;
 use std::io;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -85,27 +84,7 @@ pub enum FirewallError {
     BrNetfilter,
 }
 
-/// Transport protocol of a published port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Proto {
-    Tcp,
-    Udp,
-}
-
-impl Proto {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-        }
-    }
-}
-
-impl fmt::Display for Proto {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::portmap::Proto;
 
 /// A bridge network's rules (libnetwork's `setupIPTablesInternal`,
 /// `ProgramChain`, `setINC`, `setupInternalNetworkRules`).
@@ -826,6 +805,21 @@ impl Iptables {
             None => Ok(f()),
         }
     }
+}
+
+/// Turns IPv4 forwarding on in the caller's namespace without touching
+/// any chain (`--ip-forward` with `--iptables=false`). True if it changed.
+pub fn set_ip_forward() -> Result<bool, FirewallError> {
+    let path = Path::new("/proc/sys/net/ipv4/ip_forward");
+    let err = |source| FirewallError::Sysctl {
+        key: "net.ipv4.ip_forward".into(),
+        source,
+    };
+    if std::fs::read_to_string(path).map_err(err)?.trim() == "1" {
+        return Ok(false);
+    }
+    std::fs::write(path, "1\n").map_err(err)?;
+    Ok(true)
 }
 
 fn failed(args: &[String], status: Option<i32>, stderr: &str) -> FirewallError {

@@ -20,7 +20,8 @@ pub const IMAGE: &str = "ctest:latest";
 const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "sleep", "usleep", "id", "grep", "hostname", "ls", "touch", "stat",
     "mount", "head", "wc", "env", "stty", "true", "false", "readlink", "dd", "tail", "ps", "kill",
-    "sed", "awk", "cut", "tr", "test", "tty", "rm", "chmod", "printf", "pwd", "seq",
+    "sed", "awk", "cut", "tr", "test", "tty", "rm", "chmod", "printf", "pwd", "seq", "wget", "nc",
+    "nslookup", "ip", "ping", "httpd", "mkdir", "timeout",
 ];
 
 /// A small probe program baked into the test image that reports from

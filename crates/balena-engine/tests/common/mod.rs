@@ -55,6 +55,12 @@ pub struct Daemon {
     pub config_file: PathBuf,
     pub child: Option<Child>,
     pub log: PathBuf,
+    /// Networking tests: the daemon runs in this network namespace (made
+    /// for the test), so its bridges, rules and published ports never
+    /// touch the host's. Other daemons run in the host's namespace with
+    /// the default bridge, iptables and forwarding off (pulls reach the
+    /// test registry on the host's loopback).
+    pub netns: Option<PathBuf>,
 }
 
 impl Daemon {
@@ -68,6 +74,7 @@ impl Daemon {
         let config_file = dir.path().join("daemon.json");
         std::fs::write(&config_file, "{}").unwrap();
         Self {
+            netns: None,
             socket: dir.path().join("engine.sock"),
             pidfile: dir.path().join("engine.pid"),
             data_root: dir.path().join("root"),
@@ -98,8 +105,24 @@ impl Daemon {
             "--config-file".into(),
             self.config_file.display().to_string(),
         ];
+        if self.netns.is_none() {
+            a.extend(
+                ["--bridge=none", "--iptables=false", "--ip-forward=false"]
+                    .iter()
+                    .map(|s| s.to_string()),
+            );
+        }
         a.extend(extra.iter().map(|s| s.to_string()));
         a
+    }
+
+    /// Paths only, and a private network namespace for the daemon.
+    pub fn new_networked() -> Self {
+        let mut d = Self::new();
+        let ns = d.dir.path().join("netns");
+        network::netns::create(&ns).unwrap();
+        d.netns = Some(ns);
+        d
     }
 
     /// Paths only, with the role links pointing at a private copy of the
@@ -134,13 +157,15 @@ impl Daemon {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = Command::new(self.bin.join("balena-engine-daemon"))
-            .args(self.args(extra))
+        let mut cmd = Command::new(self.bin.join("balena-engine-daemon"));
+        cmd.args(self.args(extra))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+            .stderr(log);
+        if let Some(ns) = &self.netns {
+            network::netns::command_in(ns, &mut cmd).unwrap();
+        }
+        let child = cmd.spawn().unwrap();
         self.child = Some(child);
         self.wait_ready();
     }
@@ -161,6 +186,21 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!("daemon not ready: {}", self.log_text());
+    }
+
+    /// Runs `f` on a thread inside the daemon's network namespace (sockets
+    /// made there stay there).
+    pub fn in_netns<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        network::netns::run_in(self.netns.as_ref().expect("a networked daemon"), f).unwrap()
+    }
+
+    /// Runs a command inside the daemon's network namespace.
+    pub fn netns_cmd(&self, prog: &str, args: &[&str]) -> Output {
+        let mut cmd = Command::new(prog);
+        cmd.args(args);
+        network::netns::command_in(self.netns.as_ref().expect("a networked daemon"), &mut cmd)
+            .unwrap();
+        cmd.output().unwrap()
     }
 
     pub fn log_text(&self) -> String {
@@ -338,6 +378,19 @@ impl Drop for Daemon {
             std::thread::sleep(Duration::from_millis(300));
         }
         self.reap_leftovers();
+        // Container namespaces first (their files live in the exec root),
+        // then the daemon's: the kernel drops bridges, veths and rules with
+        // the last reference.
+        for e in std::fs::read_dir(self.exec_root.join("netns"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = network::netns::remove(&e.path());
+        }
+        if let Some(ns) = &self.netns {
+            let _ = network::netns::remove(ns);
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 //! - `runtime`: start/stop/kill/wait/remove, the shim client, exit
 //!   handling, and finding running shims again after a daemon restart.
 //! - `exec`: exec instances.
+//! - `netconn`: connecting and disconnecting networks.
 //! - `specmap`: Docker settings → the OCI spec builder's input.
 //!
 //! Locking: the table lock is held only to look up or insert; each
@@ -19,6 +20,7 @@
 pub mod create;
 pub mod exec;
 pub mod names;
+mod netconn;
 pub mod record;
 pub mod runtime;
 pub mod specmap;
@@ -123,6 +125,7 @@ pub struct Containers {
     shim_exe: Option<ShimExe>,
     table: Mutex<Table>,
     execs: Mutex<HashMap<String, Arc<exec::Exec>>>,
+    networks: Arc<crate::networks::Networks>,
 }
 
 fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> EngineError {
@@ -147,6 +150,7 @@ impl Containers {
         settings: Settings,
         store: Arc<store::Store>,
         shim_exe: Option<ShimExe>,
+        networks: Arc<crate::networks::Networks>,
     ) -> Result<Arc<Self>, EngineError> {
         for d in [&settings.root, &settings.exec_root, &settings.runtime_root] {
             std::fs::create_dir_all(d).map_err(io_err("create directory", d))?;
@@ -176,6 +180,7 @@ impl Containers {
             shim_exe,
             table: Mutex::new(table),
             execs: Mutex::new(HashMap::new()),
+            networks,
         }))
     }
 
@@ -299,17 +304,27 @@ impl Containers {
             }
         }
         specmap::validate_log(&host.log_config)?;
-        if !host.network_mode.is_empty()
-            && !matches!(
-                host.network_mode.as_str(),
-                "default" | "bridge" | "none" | "host"
-            )
-            && !host.network_mode.starts_with("container:")
+        let networking: api::network::NetworkingConfig = if req.networking_config.is_null() {
+            Default::default()
+        } else {
+            serde_json::from_value(req.networking_config.clone()).map_err(|e| {
+                EngineError::InvalidArgument(format!("invalid NetworkingConfig: {e}"))
+            })?
+        };
+        if let Some(other) = host.network_mode.strip_prefix("container:") {
+            // Joining another container's namespace: it must exist now.
+            self.get(other)?;
+        }
+        let networks =
+            self.networks
+                .plan_endpoints(&host, &networking, config.mac_address.as_deref())?;
+        if host.network_mode == "host"
+            && host
+                .port_bindings
+                .as_object()
+                .is_some_and(|m| !m.is_empty())
         {
-            warnings.push(format!(
-                "network {} is not available yet; the container gets a private network namespace with loopback only",
-                host.network_mode
-            ));
+            warnings.push("Published ports are discarded when using host network mode".into());
         }
 
         let id = crate::new_id();
@@ -387,8 +402,10 @@ impl Containers {
                 hosts_path: dir.join("hosts"),
                 resolv_conf_path: dir.join("resolv.conf"),
                 runs: 0,
+                networks,
+                net: Default::default(),
             };
-            runtime::write_etc_files(&rec)?;
+            runtime::write_etc_files(&rec, None)?;
             rec.save(&dir)?;
             Ok::<_, EngineError>(rec)
         })();

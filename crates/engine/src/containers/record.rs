@@ -91,6 +91,13 @@ pub struct Record {
     /// Number of times started (for `next-exit` waits).
     #[serde(default)]
     pub runs: u64,
+    /// Networks by name: what the container asked for and, while it runs,
+    /// its address on each (`NetworkSettings.Networks`).
+    #[serde(default)]
+    pub networks: std::collections::BTreeMap<String, api::network::EndpointSettings>,
+    /// The kernel side of its networking, for teardown and restore.
+    #[serde(default)]
+    pub net: crate::networks::NetRuntime,
 }
 
 impl Record {

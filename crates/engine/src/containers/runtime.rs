@@ -110,8 +110,13 @@ async fn shim_wait(sock: &Path) -> Result<ExitStatus, EngineError> {
 }
 
 /// `hostname`, `hosts` and `resolv.conf` for the container, as Docker
-/// writes them before networking exists for it.
-pub fn write_etc_files(rec: &Record) -> Result<(), EngineError> {
+/// writes them: at create without addresses, at start with the
+/// container's own address, `--add-host` and `--link` entries, and the
+/// embedded DNS server on user-defined networks.
+pub fn write_etc_files(
+    rec: &Record,
+    networks: Option<&crate::networks::Networks>,
+) -> Result<(), EngineError> {
     let host_net = rec.host_config.network_mode == "host";
     let hostname = rec.config.hostname.clone().unwrap_or_default();
     let w = |p: &Path, data: &[u8]| {
@@ -133,14 +138,81 @@ pub fn write_etc_files(rec: &Record) -> Result<(), EngineError> {
                 h.push_str(&format!("{ip}\t{name}\n"));
             }
         }
+        if let Some(nets) = networks {
+            // Legacy links on the default bridge: "ip\talias id name".
+            for l in rec.host_config.links.iter().flatten() {
+                let (target, alias) = l.split_once(':').unwrap_or((l.as_str(), l.as_str()));
+                let target = target.trim_start_matches('/');
+                let alias = alias.rsplit('/').next().unwrap_or(alias);
+                if let Some((ip, id)) = nets.bridge_ip_of(target) {
+                    let short = &id[..12.min(id.len())];
+                    if alias == target {
+                        h.push_str(&format!("{ip}\t{alias} {short}\n"));
+                    } else {
+                        h.push_str(&format!("{ip}\t{alias} {short} {target}\n"));
+                    }
+                }
+            }
+        }
+        let primary = if rec.host_config.network_mode == "default" {
+            "bridge"
+        } else {
+            rec.host_config.network_mode.as_str()
+        };
+        if let Some(ip) = rec
+            .networks
+            .get(primary)
+            .map(|s| s.ip_address.as_str())
+            .filter(|s| !s.is_empty())
+        {
+            match rec.config.domainname.as_deref().filter(|d| !d.is_empty()) {
+                Some(d) => h.push_str(&format!("{ip}\t{hostname}.{d} {hostname}\n")),
+                None => h.push_str(&format!("{ip}\t{hostname}\n")),
+            }
+        }
         h.into_bytes()
     };
     w(&rec.hosts_path, &hosts)?;
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    w(
-        &rec.resolv_conf_path,
-        resolv_conf(&host_resolv, host_net, &rec.host_config).as_bytes(),
-    )
+    let embedded = networks.is_some_and(|n| n.uses_embedded_dns(rec));
+    let text = if embedded {
+        embedded_resolv_conf(&host_resolv, &rec.host_config)
+    } else {
+        resolv_conf(&host_resolv, host_net, &rec.host_config)
+    };
+    w(&rec.resolv_conf_path, text.as_bytes())
+}
+
+/// Docker's resolv.conf on user-defined networks: the embedded server,
+/// the host's (or `--dns-search`) search domains, `ndots:0` plus the
+/// host's (or `--dns-option`) options.
+pub fn embedded_resolv_conf(host: &str, h: &api::container::HostConfig) -> String {
+    let mut search: Vec<String> = Vec::new();
+    let mut options: Vec<String> = Vec::new();
+    for line in host.lines() {
+        let mut f = line.split_whitespace();
+        match f.next() {
+            Some("search") | Some("domain") => search = f.map(str::to_string).collect(),
+            Some("options") => options.extend(f.map(str::to_string)),
+            _ => {}
+        }
+    }
+    if !h.dns_search.is_empty() {
+        search = h.dns_search.iter().filter(|s| *s != ".").cloned().collect();
+    }
+    if !h.dns_options.is_empty() {
+        options = h.dns_options.clone();
+    }
+    if !options.iter().any(|o| o.starts_with("ndots:")) {
+        options.push("ndots:0".into());
+    }
+    let mut out = String::new();
+    if !search.is_empty() {
+        out.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    out.push_str("nameserver 127.0.0.11\n");
+    out.push_str(&format!("options {}\n", options.join(" ")));
+    out
 }
 
 /// Docker's resolv.conf for a container: the host's, without loopback
@@ -257,6 +329,7 @@ impl Containers {
             path: bundle.clone(),
             source,
         })?;
+        write_etc_files(rec, Some(&self.networks))?;
         let spec = super::specmap::build(rec, &rootfs, &self.settings, Some(self))?;
         let cfg_path = bundle.join("config.json");
         let json = serde_json::to_vec(&spec)
@@ -303,6 +376,25 @@ impl Containers {
             tracing::warn!(container = id, error = %e, "unmount rootfs");
         }
         let _ = std::fs::remove_dir_all(self.state_dir(id));
+    }
+
+    /// Undoes `prepare` and the container's networking; clears the run's
+    /// addresses from its record.
+    async fn teardown_all(self: &Arc<Self>, c: &Arc<Ctr>) {
+        let this = self.clone();
+        let rec = c.record();
+        let id = c.id.clone();
+        let nets = self.networks.clone();
+        let rec2 = rec.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            this.teardown(&id);
+            nets.teardown(&rec2);
+        })
+        .await;
+        let _ = c.update(&self.settings.root, |r| {
+            r.networks = crate::networks::Networks::cleared(&r.networks);
+            r.net = Default::default();
+        });
     }
 
     async fn spawn_shim(&self, state_dir: &Path) -> Result<i32, EngineError> {
@@ -399,6 +491,23 @@ impl Containers {
             }
             _ => {}
         }
+        // Networking first: the spec names the namespace it makes.
+        let nets = self.networks.clone();
+        let rec2 = rec.clone();
+        let setup = tokio::task::spawn_blocking(move || nets.setup(&rec2))
+            .await
+            .map_err(shim_err)?;
+        let rec = match setup {
+            Ok((networks, net)) => c.update(&self.settings.root, |r| {
+                r.networks = networks;
+                r.net = net;
+                r.clone()
+            })?,
+            Err(e) => {
+                self.record_start_error(c, &e.to_string());
+                return Err(e);
+            }
+        };
         let this = self.clone();
         let rec2 = rec.clone();
         let prepared = tokio::task::spawn_blocking(move || this.prepare(&rec2))
@@ -407,9 +516,7 @@ impl Containers {
         let sd = match prepared {
             Ok(sd) => sd,
             Err(e) => {
-                let this = self.clone();
-                let id = c.id.clone();
-                let _ = tokio::task::spawn_blocking(move || this.teardown(&id)).await;
+                self.teardown_all(c).await;
                 self.record_start_error(c, &e.to_string());
                 return Err(e);
             }
@@ -431,9 +538,7 @@ impl Containers {
                         tracing::warn!(container = %c.id, "shim: {line}");
                     }
                 }
-                let this = self.clone();
-                let id = c.id.clone();
-                let _ = tokio::task::spawn_blocking(move || this.teardown(&id)).await;
+                self.teardown_all(c).await;
                 self.record_start_error(c, &e.to_string());
                 return Err(e);
             }
@@ -539,11 +644,9 @@ impl Containers {
     }
 
     async fn on_exit(self: &Arc<Self>, c: &Arc<Ctr>, st: ExitStatus) {
-        let this = self.clone();
-        let id = c.id.clone();
         // exit.json stays until the next start: it is the durable copy of
         // this exit while the record below is written without a sync.
-        let _ = tokio::task::spawn_blocking(move || this.teardown(&id)).await;
+        self.teardown_all(c).await;
         let finished = chrono::DateTime::from_timestamp_nanos(st.finished_at_ns)
             .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         let auto_remove = c
@@ -587,6 +690,13 @@ impl Containers {
             match shim_call(&sock, &Request::State).await {
                 Ok((reply, _)) if reply.state.as_ref().is_some_and(|s| s.status != "stopped") => {
                     tracing::info!(container = %c.id, "found running container");
+                    let nets = self.networks.clone();
+                    let rec2 = rec.clone();
+                    if let Ok(Some(rt)) =
+                        tokio::task::spawn_blocking(move || nets.restore_running(&rec2)).await
+                    {
+                        let _ = c.update(&self.settings.root, |r| r.net = rt);
+                    }
                     self.clone().monitor(c.clone(), sock);
                 }
                 _ => {

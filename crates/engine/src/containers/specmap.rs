@@ -410,7 +410,11 @@ pub fn build(
         ipc: ns_mode(containers, &h.ipc_mode, "ipc")?,
         pid: ns_mode(containers, &h.pid_mode, "pid")?,
         uts: ns_mode(containers, &h.uts_mode, "uts")?,
-        net: ns_mode(containers, &h.network_mode, "net")?,
+        net: if rec.net.sandbox_key.is_empty() {
+            ns_mode(containers, &h.network_mode, "net")?
+        } else {
+            spec::NsMode::Path(PathBuf::from(&rec.net.sandbox_key))
+        },
         cgroupns: match h.cgroupns_mode.as_str() {
             "host" => spec::NsMode::Host,
             "private" => spec::NsMode::Private,

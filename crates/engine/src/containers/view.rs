@@ -84,18 +84,104 @@ fn mounts(r: &Record) -> Vec<Value> {
     out
 }
 
+/// `NetworkSettings.Ports`: every exposed or bound port, with its host
+/// bindings while running (`null` when not published).
+fn ports_map(r: &Record) -> Value {
+    let mut m = serde_json::Map::new();
+    let mut add = |k: &str| {
+        let k = if k.contains('/') {
+            k.to_string()
+        } else {
+            format!("{k}/tcp")
+        };
+        m.entry(k).or_insert(Value::Null);
+    };
+    for k in r.config.exposed_ports.iter().flatten() {
+        add(k);
+    }
+    if let Some(b) = r.host_config.port_bindings.as_object() {
+        for k in b.keys() {
+            add(k);
+        }
+    }
+    if r.is_running() {
+        for p in &r.net.ports {
+            let e = m
+                .entry(format!("{}/{}", p.container_port, p.proto))
+                .or_insert(Value::Null);
+            if !e.is_array() {
+                *e = json!([]);
+            }
+            if let Some(a) = e.as_array_mut() {
+                a.push(
+                    json!({"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()}),
+                );
+            }
+        }
+    } else {
+        return json!({});
+    }
+    Value::Object(m)
+}
+
+/// The list's `Ports`: published ports, and exposed ones without a
+/// binding.
+fn ports_list(r: &Record) -> Value {
+    let mut out: Vec<Value> = Vec::new();
+    let mut published = std::collections::BTreeSet::new();
+    if r.is_running() {
+        for p in &r.net.ports {
+            published.insert((p.container_port, p.proto.clone()));
+            out.push(
+                json!({"IP": p.host_ip.to_string(), "PrivatePort": p.container_port,
+                "PublicPort": p.host_port, "Type": p.proto}),
+            );
+        }
+    }
+    for k in r.config.exposed_ports.iter().flatten() {
+        let (port, proto) = k.split_once('/').unwrap_or((k.as_str(), "tcp"));
+        if let Ok(port) = port.parse::<u16>() {
+            if !published.contains(&(port, proto.to_string())) {
+                out.push(json!({"PrivatePort": port, "Type": proto}));
+            }
+        }
+    }
+    Value::Array(out)
+}
+
 fn network_settings(r: &Record) -> Value {
+    let networks: serde_json::Map<String, Value> = r
+        .networks
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or(Value::Null)))
+        .collect();
+    // The top-level fields mirror the default bridge, as in Docker.
+    let bridge = r.networks.get("bridge").cloned().unwrap_or_default();
+    let sandbox_id = if r.net.sandbox_key.is_empty() {
+        String::new()
+    } else {
+        sha2_hex(&r.net.sandbox_key)
+    };
     json!({
-        "Bridge": "", "SandboxID": "", "HairpinMode": false,
+        "Bridge": "", "SandboxID": sandbox_id, "HairpinMode": false,
         "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-        "Ports": {}, "SandboxKey": "", "SecondaryIPAddresses": null,
-        "SecondaryIPv6Addresses": null, "EndpointID": "", "Gateway": "",
-        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
-        "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-        "Networks": if r.host_config.network_mode == "host" || r.host_config.network_mode == "none" {
-            json!({ r.host_config.network_mode.clone(): {} })
-        } else { json!({}) },
+        "Ports": ports_map(r), "SandboxKey": r.net.sandbox_key, "SecondaryIPAddresses": null,
+        "SecondaryIPv6Addresses": null, "EndpointID": bridge.endpoint_id, "Gateway": bridge.gateway,
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": bridge.ip_address,
+        "IPPrefixLen": bridge.ip_prefix_len, "IPv6Gateway": "", "MacAddress": bridge.mac_address,
+        "Networks": networks,
     })
+}
+
+/// A stable 64-hex id for a sandbox (Docker's SandboxID is random; ours
+/// is derived from its key so it survives restarts).
+fn sha2_hex(s: &str) -> String {
+    use sha2::Digest;
+    hex_lower(&sha2::Sha256::digest(s.as_bytes()))
+}
+
+fn hex_lower(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 impl Containers {
@@ -271,6 +357,41 @@ impl Containers {
             if filters.contains("ancestor") && !ancestors.contains(&r.image) {
                 continue;
             }
+            let nets = filters.get("network");
+            if !nets.is_empty()
+                && !nets.iter().any(|n| {
+                    r.networks.iter().any(|(name, s)| {
+                        name == n || (!n.is_empty() && s.network_id.starts_with(n.as_str()))
+                    })
+                })
+            {
+                continue;
+            }
+            let publish = filters.get("publish");
+            if !publish.is_empty()
+                && !publish.iter().any(|p| {
+                    let (port, proto) = p.split_once('/').unwrap_or((p.as_str(), "tcp"));
+                    r.net
+                        .ports
+                        .iter()
+                        .any(|m| m.host_port.to_string() == port && m.proto == proto)
+                })
+            {
+                continue;
+            }
+            let expose = filters.get("expose");
+            if !expose.is_empty()
+                && !expose.iter().any(|p| {
+                    let key = if p.contains('/') {
+                        p.clone()
+                    } else {
+                        format!("{p}/tcp")
+                    };
+                    r.config.exposed_ports.iter().flatten().any(|e| *e == key)
+                })
+            {
+                continue;
+            }
             let mut v = json!({
                 "Id": r.id,
                 "Names": [r.name],
@@ -278,7 +399,7 @@ impl Containers {
                 "ImageID": r.image,
                 "Command": command(&r),
                 "Created": unix(&r.created),
-                "Ports": [],
+                "Ports": ports_list(&r),
                 "Labels": r.config.labels.clone().unwrap_or_default(),
                 "State": st.as_str(),
                 "Status": status_string(&r),
