@@ -44,3 +44,4 @@ print("targets: start to ready < 50 ms, idle RSS < 8 MiB")
 PY
 bench/pull.sh
 bench/containers.sh
+bench/network.sh

@@ -10,8 +10,9 @@ want=build
 [ $# -gt 0 ] && want=$1
 
 # Packages the build and the tests use (Debian names).
-build_pkgs=(gcc pkg-config ca-certificates libseccomp-dev)
-test_pkgs=(curl iproute2 rdiff zstd procps util-linux busybox-static docker-registry)
+# iptables is also what the daemon runs for NAT and published ports.
+build_pkgs=(gcc pkg-config ca-certificates libseccomp-dev iptables)
+test_pkgs=(curl iproute2 iptables rdiff zstd procps util-linux busybox-static docker-registry)
 
 need=()
 pkgs=("${build_pkgs[@]}")

@@ -341,3 +341,106 @@ fn docker_py_runs_execs_logs_and_removes_containers() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn docker_wires_a_two_container_app_on_a_user_network() {
+    let Some(docker) = docker() else {
+        println!("SKIP: no docker client on PATH");
+        return;
+    };
+    // In a network namespace of its own: bridges and rules stay there.
+    let d = Daemon::new_networked().start(&[]);
+    common::ctr::load_probe_image(&d);
+    let img = common::ctr::IMAGE;
+    let ok = |args: &[&str]| {
+        let (code, out, err) = run(&d, &docker, args);
+        assert_eq!(code, 0, "docker {args:?}: {out}{err}");
+        out
+    };
+    let id = ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.123.0.0/24",
+        "--label",
+        "app=demo",
+        "app_default",
+    ]);
+    assert_eq!(id.trim().len(), 64);
+    let ls = ok(&[
+        "network",
+        "ls",
+        "--filter",
+        "label=app=demo",
+        "--format",
+        "{{.Name}} {{.Driver}} {{.Scope}}",
+    ]);
+    assert_eq!(ls, "app_default bridge local\n");
+    ok(&[
+        "run",
+        "-d",
+        "--name",
+        "api",
+        "--network",
+        "app_default",
+        "--network-alias",
+        "backend",
+        "-p",
+        "18088:80",
+        img,
+        "sh",
+        "-c",
+        "mkdir -p /www && echo api-says-hi > /www/index.html && exec httpd -f -p 80 -h /www",
+    ]);
+    let port = ok(&["port", "api"]);
+    assert_eq!(port, "80/tcp -> 0.0.0.0:18088\n");
+    // The second service finds the first by alias through the embedded DNS.
+    let mut got = String::new();
+    for _ in 0..50 {
+        let (code, out, _) = run(
+            &d,
+            &docker,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "app_default",
+                img,
+                "sh",
+                "-c",
+                "r=0; timeout 5 wget -q -O - http://backend/ || r=$?; exit $r",
+            ],
+        );
+        if code == 0 {
+            got = out;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(got, "api-says-hi\n");
+    let ip = ok(&[
+        "inspect",
+        "-f",
+        "{{(index .NetworkSettings.Networks \"app_default\").IPAddress}}",
+        "api",
+    ]);
+    assert_eq!(ip, "10.123.0.2\n");
+    let inspect = ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .Containers}}{{.Name}}{{end}}",
+        "app_default",
+    ]);
+    assert_eq!(inspect, "api\n");
+    let ps = ok(&["ps", "--format", "{{.Names}} {{.Ports}}"]);
+    assert_eq!(ps, "api 0.0.0.0:18088->80/tcp\n");
+    let (code, _, err) = run(&d, &docker, &["network", "rm", "app_default"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("has active endpoints"), "{err}");
+    ok(&["rm", "-f", "api"]);
+    ok(&["network", "rm", "app_default"]);
+    let (code, _, err) = run(&d, &docker, &["network", "inspect", "app_default"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("network app_default not found"), "{err}");
+}

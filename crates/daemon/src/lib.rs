@@ -85,18 +85,30 @@ fn run(config: DaemonConfig, started: Instant) -> anyhow::Result<()> {
         .context("start async runtime")?;
 
     let grace = Duration::from_secs(u64::from(config.engine.shutdown_timeout_secs));
-    let engine = Arc::new(engine::Engine::open(config.engine.clone())?);
-    tracing::info!(
-        data_root = %config.engine.data_root.display(),
-        storage_driver = %config.engine.storage_driver,
-        id = engine.id(),
-        "engine opened"
-    );
 
     rt.block_on(async move {
-        engine.restore().await;
+        // Sockets first: a daemon refused for a busy socket changes nothing
+        // (no bridge, no firewall rule). Clients that connect meanwhile wait
+        // in the backlog until the server runs.
         let (listeners, sockets) =
             listen::bind_all(&config.hosts, &config.group, config.group_explicit)?;
+        let opened = engine::Engine::open(config.engine.clone());
+        let engine = match opened {
+            Ok(e) => Arc::new(e),
+            Err(e) => {
+                for s in &sockets {
+                    let _ = std::fs::remove_file(s);
+                }
+                return Err(e.into());
+            }
+        };
+        tracing::info!(
+            data_root = %config.engine.data_root.display(),
+            storage_driver = %config.engine.storage_driver,
+            id = engine.id(),
+            "engine opened"
+        );
+        engine.restore().await;
         for h in &config.hosts {
             tracing::info!("API listen on {h}");
         }

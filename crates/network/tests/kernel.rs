@@ -326,6 +326,11 @@ fn dockers_chains_and_bridge_rules_appear_work_and_go() {
     assert!(!nat.contains("! -d 127.0.0.0/8"), "{nat}");
     ipt.setup_base(false).unwrap();
 
+    // A new namespace may inherit the host's setting: start from off.
+    in_ns(&host, || {
+        std::fs::write("/proc/sys/net/ipv4/ip_forward", "0\n")
+    })
+    .unwrap();
     assert!(ipt.enable_ip_forward().unwrap());
     assert!(!ipt.enable_ip_forward().unwrap());
     assert!(ipt.list("filter").unwrap().contains("-P FORWARD DROP\n"));
