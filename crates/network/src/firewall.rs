@@ -473,6 +473,31 @@ fn dns_rules(udp_port: u16, tcp_port: u16) -> Vec<Rule> {
     rules
 }
 
+/// The `iptables-restore --noflush` input for the DNS redirect, given the
+/// nat table's current listing: chains made if missing and emptied, the
+/// jumps added if missing, the rules for these ports.
+fn dns_restore_script(listing: &str, udp_port: u16, tcp_port: u16) -> String {
+    let mut out = String::from("*nat\n");
+    for chain in [DNS_OUTPUT, DNS_POSTROUTING] {
+        if !listing.lines().any(|l| l == format!("-N {chain}")) {
+            out.push_str(&format!(":{chain} - [0:0]\n"));
+        }
+        out.push_str(&format!("-F {chain}\n"));
+    }
+    for jump in dns_jumps() {
+        let as_listed = format!("-A {} {}", jump.chain, jump.args.join(" "));
+        if !listing.lines().any(|l| l == as_listed) {
+            out.push_str(&format!("-I {} {}\n", jump.chain, jump.args.join(" ")));
+        }
+    }
+    for rule in dns_rules(udp_port, tcp_port) {
+        out.push_str(&rule.add_args()[2..].join(" "));
+        out.push('\n');
+    }
+    out.push_str("COMMIT\n");
+    out
+}
+
 /// Whether the FORWARD listing (`iptables -S FORWARD`) starts with the
 /// jumps to DOCKER-USER and then DOCKER-ISOLATION-STAGE-1.
 fn forward_jumps_on_top(listing: &str) -> bool {
@@ -656,17 +681,52 @@ impl Iptables {
     /// 53. Running it again replaces the ports (a restarted daemon binds
     /// new sockets): the two chains are flushed and refilled.
     pub fn dns_redirect(&self, udp_port: u16, tcp_port: u16) -> Result<(), FirewallError> {
-        for chain in [DNS_OUTPUT, DNS_POSTROUTING] {
-            self.ensure_chain(NAT, chain)?;
-            self.run(&["-t".into(), NAT.into(), "-F".into(), chain.into()])?;
+        // One listing and one `iptables-restore`: every container start on
+        // a user-defined network does this, and each iptables run costs
+        // milliseconds (a dozen separate checks and inserts took ~60 ms).
+        let listing = self.run(&["-t", NAT, "-S"].map(String::from))?;
+        let script = dns_restore_script(&listing, udp_port, tcp_port);
+        self.restore(&script)
+    }
+
+    /// Feeds `script` to `iptables-restore --noflush` (the tool beside
+    /// `iptables`) in the runner's namespace.
+    fn restore(&self, script: &str) -> Result<(), FirewallError> {
+        use std::io::Write;
+        let program = self.program.with_file_name(format!(
+            "{}-restore",
+            self.program
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "iptables".into())
+        ));
+        let args = ["-w".to_string(), "--noflush".to_string()];
+        let mut cmd = Command::new(&program);
+        cmd.args(&args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if let Some(ns) = &self.netns {
+            netns::command_in(ns, &mut cmd).map_err(FirewallError::Netns)?;
         }
-        for jump in dns_jumps() {
-            self.ensure(&jump)?;
+        let spawn_err = |e| FirewallError::Spawn {
+            program: program.clone(),
+            args: args.join(" "),
+            source: e,
+        };
+        let mut child = cmd.spawn().map_err(spawn_err)?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(script.as_bytes()).map_err(spawn_err)?;
         }
-        for rule in dns_rules(udp_port, tcp_port) {
-            self.run(&rule.add_args())?;
+        let out = child.wait_with_output().map_err(spawn_err)?;
+        if out.status.success() {
+            return Ok(());
         }
-        Ok(())
+        Err(failed(
+            &[program.display().to_string(), script.replace('\n', "; ")],
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).trim(),
+        ))
     }
 
     /// Keeps the FORWARD chain's first rules the jumps to DOCKER-USER and
@@ -836,6 +896,31 @@ fn failed(args: &[String], status: Option<i32>, stderr: &str) -> FirewallError {
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod restore_tests {
+    use super::*;
+
+    #[test]
+    fn dns_restore_script_makes_missing_chains_and_jumps_once() {
+        let fresh = dns_restore_script("-P OUTPUT ACCEPT\n", 40000, 40001);
+        assert!(fresh.starts_with("*nat\n:DOCKER_OUTPUT - [0:0]\n-F DOCKER_OUTPUT\n"));
+        assert!(fresh.contains("-I OUTPUT -d 127.0.0.11 -j DOCKER_OUTPUT\n"));
+        assert!(fresh.contains(
+            "-I DOCKER_OUTPUT -d 127.0.0.11 -p udp --dport 53 -j DNAT --to-destination 127.0.0.11:40000\n"
+        ));
+        assert!(fresh.ends_with("COMMIT\n"));
+        let again = dns_restore_script(
+            "-N DOCKER_OUTPUT\n-N DOCKER_POSTROUTING\n-A OUTPUT -d 127.0.0.11 -j DOCKER_OUTPUT\n-A POSTROUTING -d 127.0.0.11 -j DOCKER_POSTROUTING\n",
+            1,
+            2,
+        );
+        assert!(!again.contains(":DOCKER_OUTPUT"));
+        assert!(!again.contains("-I OUTPUT"));
+        assert!(again.contains("-F DOCKER_POSTROUTING\n"));
+        assert!(again.contains("--to-destination 127.0.0.11:2\n"));
+    }
 }
 
 #[cfg(test)]
