@@ -386,11 +386,18 @@ impl Containers {
         let id = c.id.clone();
         let nets = self.networks.clone();
         let rec2 = rec.clone();
+        let t0 = std::time::Instant::now();
         let _ = tokio::task::spawn_blocking(move || {
             this.teardown(&id);
+            let t1 = std::time::Instant::now();
             nets.teardown(&rec2);
+            t1.elapsed()
         })
-        .await;
+        .await
+        .map(|net| {
+            tracing::debug!(container = %c.id, micros = t0.elapsed().as_micros() as u64,
+                network_micros = net.as_micros() as u64, "torn down");
+        });
         let _ = c.update(&self.settings.root, |r| {
             r.networks = crate::networks::Networks::cleared(&r.networks);
             r.net = Default::default();
@@ -494,9 +501,11 @@ impl Containers {
         // Networking first: the spec names the namespace it makes.
         let nets = self.networks.clone();
         let rec2 = rec.clone();
+        let t0 = std::time::Instant::now();
         let setup = tokio::task::spawn_blocking(move || nets.setup(&rec2))
             .await
             .map_err(shim_err)?;
+        tracing::debug!(container = %c.id, micros = t0.elapsed().as_micros() as u64, "network set up");
         let rec = match setup {
             Ok((networks, net)) => c.update(&self.settings.root, |r| {
                 r.networks = networks;

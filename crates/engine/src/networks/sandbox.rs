@@ -681,9 +681,17 @@ impl Networks {
         let rt = &rec.net;
         lock(&self.inner).dns.remove(&rec.id);
         self.unpublish(&rec.id, &rt.ports);
+        // With a namespace of its own, its veths go with it: the kernel
+        // deletes them when the namespace dies (asynchronously; deleting
+        // each veth here waits for an RCU grace period, 10-20 ms per start
+        // and stop on a small board).
+        let owns_netns =
+            !rt.sandbox_key.is_empty() && network::netns::is_netns(Path::new(&rt.sandbox_key));
         for (net_id, ep) in &rt.endpoints {
-            if let Err(e) = network::link::detach_endpoint(&ep.host_veth) {
-                tracing::warn!(container = %rec.id, veth = %ep.host_veth, error = %e, "detach endpoint");
+            if !owns_netns {
+                if let Err(e) = network::link::detach_endpoint(&ep.host_veth) {
+                    tracing::warn!(container = %rec.id, veth = %ep.host_veth, error = %e, "detach endpoint");
+                }
             }
             let ip = rec
                 .networks
