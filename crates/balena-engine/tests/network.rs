@@ -733,3 +733,32 @@ fn daemon_restart_keeps_connectivity_and_dns() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn bridge_flags_shape_the_default_network_and_iptables_false_writes_no_rules() {
+    let d = Daemon::new_networked().start(&[
+        "--bip",
+        "10.66.0.1/24",
+        "--fixed-cidr",
+        "10.66.0.128/25",
+        "--mtu",
+        "1400",
+        "--iptables=false",
+    ]);
+    load_probe_image(&d);
+    let id = run_bg(&d, "flags", "sleep 60", json!({}));
+    let ip = ip_of(&d, &id, "bridge");
+    let last: u8 = ip.rsplit('.').next().unwrap().parse().unwrap();
+    assert!(ip.starts_with("10.66.0.") && last >= 128, "{ip}");
+    assert_eq!(inspect(&d, &id)["NetworkSettings"]["Gateway"], "10.66.0.1");
+    let (o, _, _) = exec(&d, &id, &["ip", "-o", "link", "show", "eth0"], json!({}));
+    assert!(o.contains("mtu 1400"), "{o}");
+    let n = api(&d, "GET", "/networks/bridge", None).json();
+    assert_eq!(n["IPAM"]["Config"][0]["Subnet"], "10.66.0.0/24");
+    assert_eq!(n["IPAM"]["Config"][0]["IPRange"], "10.66.0.128/25");
+    assert_eq!(n["Options"]["com.docker.network.driver.mtu"], "1400");
+    assert_eq!(n["Options"]["com.docker.network.bridge.name"], "balena0");
+    let f = filter_rules(&d);
+    assert!(!f.contains("DOCKER"), "{f}");
+    assert!(!nat_rules(&d).contains("DOCKER"));
+}
