@@ -87,16 +87,15 @@ pub fn exit_status_from_file(path: &Path) -> Result<Option<ExitStatus>, ShimErro
 
 /// The shim process: `balena-engine-shim <state_dir>`. Returns the exit code.
 pub fn main(args: Vec<OsString>) -> i32 {
+    // One arena; and blocks of 32 KiB and more (the read buffer, a
+    // directory stream) straight from mmap: their pages exist only once
+    // written, and go back to the kernel when freed, instead of staying
+    // resident in the heap of a process that lives as long as its container.
     // SAFETY: mallopt only tunes the allocator; no other thread exists yet.
-    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
-    // libcontainer reports the failing step only through `tracing`; send
-    // warnings and errors to stderr (shim.log) so a failed create says why.
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::ERROR)
-        .with_ansi(false)
-        .without_time()
-        .try_init();
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 * 1024);
+    }
     let Some(state_dir) = args.get(1).map(PathBuf::from) else {
         eprintln!("{}", ShimError::Usage);
         return 2;
@@ -151,9 +150,9 @@ fn run(state_dir: &Path) -> Result<(), ShimError> {
     let cfg = read_config(state_dir)?;
     let sock = state_dir.join(proto::SOCKET_FILE);
     let console = state_dir.join(CONSOLE_SOCKET);
-    let cgroups_path = runtime::cgroups_path(&cfg.bundle, &cfg.id);
-    let cleanup = |c: Option<&mut libcontainer::container::Container>| {
-        let _ = runtime::delete(c, &cfg.id, &cfg.runtime_root, &cgroups_path);
+    // Only sockets before the container exists: a failed create removes
+    // what it made itself.
+    let cleanup = || {
         let _ = std::fs::remove_file(&sock);
         let _ = std::fs::remove_file(&console);
     };
@@ -163,29 +162,29 @@ fn run(state_dir: &Path) -> Result<(), ShimError> {
     let log: Box<dyn log::LogSink> = match log::open(&cfg.log, &cfg.id) {
         Ok(l) => Box::new(l),
         Err(e) => {
-            cleanup(None);
+            cleanup();
             return Err(fail(runtime::error_chain(&e)));
         }
     };
 
     let (console_listener, stdio, pipes_io) = if cfg.tty {
         let l = sys::bind_socket(&console).map_err(|e| {
-            cleanup(None);
+            cleanup();
             fail(runtime::error_chain(&e))
         })?;
         (Some(l), runtime::Stdio::Console(console.clone()), None)
     } else {
         let (io, stdio) = server::pipes(cfg.open_stdin).map_err(|e| {
-            cleanup(None);
+            cleanup();
             fail(format!("create pipes: {e}"))
         })?;
         (None, stdio, Some(io))
     };
 
-    let mut container = match runtime::create(&cfg.id, &cfg.runtime_root, &cfg.bundle, stdio) {
+    let created = match runtime::create(&cfg.id, &cfg.runtime_root, &cfg.bundle, stdio) {
         Ok(c) => c,
         Err(e) => {
-            cleanup(None);
+            cleanup();
             return Err(fail(e.to_string()));
         }
     };
@@ -199,7 +198,8 @@ fn run(state_dir: &Path) -> Result<(), ShimError> {
             match r {
                 Ok(io) => io,
                 Err(e) => {
-                    cleanup(Some(&mut container));
+                    let _ = runtime::delete(&cfg.id, &cfg.runtime_root, &created.cgroups_path);
+                    cleanup();
                     return Err(fail(e));
                 }
             }
@@ -207,23 +207,18 @@ fn run(state_dir: &Path) -> Result<(), ShimError> {
         (None, Some(io)) => io,
         (None, None) => server::Io::default(),
     };
-    let Some(pid) = container.pid() else {
-        cleanup(Some(&mut container));
-        return Err(fail("container has no init pid".to_string()));
-    };
-    let pid = pid.as_raw();
+    let pid = created.pid;
     ready(&Ready::Ok { pid });
     eprintln!("container {} created, init pid {pid}", cfg.id);
     let shim = server::Shim::new(server::Parts {
         state_dir: state_dir.to_path_buf(),
-        cgroups_path: cgroups_path.clone(),
+        cgroups_path: created.cgroups_path,
         listener,
         sigfd,
-        container,
         init_pid: pid,
         init_io,
         log,
-        cfg: cfg.clone(),
+        cfg,
     });
     shim.run().map_err(|e| fail(runtime::error_chain(&e)))
 }

@@ -2,7 +2,7 @@
 //! caller (Docker-worded exec errors, signal state for the workload, empty
 //! parent cgroups, the OOM-kill count).
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use libcontainer::container::builder::ContainerBuilder;
@@ -36,6 +36,19 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
         cur = s.source();
     }
     out
+}
+
+/// Sends libcontainer's errors to stderr (shim.log): it reports the failing
+/// step only through `tracing`. Set up only where libcontainer runs (the
+/// children of [`in_child`], the final delete): the subscriber's registry
+/// is 32 KiB the long-lived shim does not need.
+pub(crate) fn log_errors_to_stderr() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::ERROR)
+        .with_ansi(false)
+        .without_time()
+        .try_init();
 }
 
 fn lc(e: libcontainer::error::LibcontainerError) -> RuntimeError {
@@ -78,85 +91,207 @@ fn builder(
     })
 }
 
-/// Creates the container; its init waits for [`start`].
+/// What [`create`] made.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Created {
+    /// The container's init, now a child of the shim.
+    pub(crate) pid: i32,
+    /// The bundle's cgroups path (libcontainer's default if unset).
+    pub(crate) cgroups_path: PathBuf,
+}
+
+/// Creates the container; its init waits for [`start`]. Runs in a child
+/// process (see [`in_child`]); when it fails, the child has already
+/// removed what it made.
 pub(crate) fn create(
     id: &str,
     root: &Path,
     bundle: &Path,
     stdio: Stdio,
-) -> Result<Container, RuntimeError> {
-    std::fs::create_dir_all(root).map_err(|e| RuntimeError::Container {
-        message: format!("create runtime root {}: {e}", root.display()),
-    })?;
-    builder(id, root, stdio, true)?
-        .as_init(bundle)
-        .with_systemd(false)
-        .with_detach(true)
-        .build()
-        .map_err(lc)
+) -> Result<Created, RuntimeError> {
+    in_child(|| {
+        let cgroups_path = cgroups_path(bundle, id);
+        let res = std::fs::create_dir_all(root)
+            .map_err(|e| RuntimeError::Container {
+                message: format!("create runtime root {}: {e}", root.display()),
+            })
+            .and_then(|()| {
+                builder(id, root, stdio, true)?
+                    .as_init(bundle)
+                    .with_systemd(false)
+                    .with_detach(true)
+                    .build()
+                    .map_err(lc)
+            })
+            .and_then(|c| {
+                c.pid().map(|p| p.as_raw()).ok_or(RuntimeError::Container {
+                    message: "container has no init pid".to_string(),
+                })
+            });
+        match res {
+            Ok(pid) => Ok(Created { pid, cgroups_path }),
+            Err(e) => {
+                let _ = delete(id, root, &cgroups_path);
+                Err(e)
+            }
+        }
+    })
+}
+
+fn load(id: &str, root: &Path) -> Result<Container, RuntimeError> {
+    Container::load(root.join(id)).map_err(lc)
 }
 
 /// Starts a created container.
-pub(crate) fn start(c: &mut Container) -> Result<(), RuntimeError> {
-    c.start().map_err(lc)
+pub(crate) fn start(id: &str, root: &Path) -> Result<(), RuntimeError> {
+    in_child(|| load(id, root)?.start().map_err(lc))
 }
 
 /// Signals every process of the container.
-pub(crate) fn kill_all(c: &mut Container, signal: i32) -> Result<(), RuntimeError> {
+pub(crate) fn kill_all(id: &str, root: &Path, signal: i32) -> Result<(), RuntimeError> {
     let sig = nix::sys::signal::Signal::try_from(signal).map_err(|e| RuntimeError::Container {
         message: format!("invalid signal {signal}: {e}"),
     })?;
-    c.kill(sig, true).map_err(lc)
+    in_child(|| load(id, root)?.kill(sig, true).map_err(lc))
 }
 
 /// Freezes the container.
-pub(crate) fn pause(c: &mut Container) -> Result<(), RuntimeError> {
-    c.pause().map_err(lc)
+pub(crate) fn pause(id: &str, root: &Path) -> Result<(), RuntimeError> {
+    in_child(|| load(id, root)?.pause().map_err(lc))
 }
 
 /// Thaws the container.
-pub(crate) fn resume(c: &mut Container) -> Result<(), RuntimeError> {
-    c.resume().map_err(lc)
+pub(crate) fn resume(id: &str, root: &Path) -> Result<(), RuntimeError> {
+    in_child(|| load(id, root)?.resume().map_err(lc))
 }
 
 /// Runs a process (described by the OCI process JSON at `process`) in the
-/// container; returns its pid (a child of the caller).
+/// container; returns its pid (a child of the shim once this returns).
 pub(crate) fn exec(
     id: &str,
     root: &Path,
     process: &Path,
     stdio: Stdio,
 ) -> Result<i32, RuntimeError> {
-    let pid = builder(id, root, stdio, false)?
-        .as_tenant()
-        .with_process(Some(process))
-        .with_detach(true)
-        .build()
-        .map_err(lc)?;
-    Ok(pid.as_raw())
+    in_child(|| {
+        let pid = builder(id, root, stdio, false)?
+            .as_tenant()
+            .with_process(Some(process))
+            .with_detach(true)
+            .build()
+            .map_err(lc)?;
+        Ok(pid.as_raw())
+    })
+}
+
+/// Runs `f` in a fork of this process and returns its result.
+///
+/// libcontainer parses the spec, keeps its state and cgroup paths on the
+/// heap and runs a lot of code; the shim lives as long as its container,
+/// one per container, so none of that may stay behind in it. A child
+/// process does the work and reports back on a pipe, one JSON line; its
+/// heap and page tables go with it. The shim is a child subreaper, so the
+/// processes the child makes (the container's init, an exec) become the
+/// shim's children when the child exits, exactly as if the shim had made
+/// them; one that already ended is handed over as a zombie, and SIGCHLD
+/// tells the shim. The child leaves without running destructors or
+/// flushing anything of the shim's (`_exit`).
+fn in_child<T, F>(f: F) -> Result<T, RuntimeError>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+    F: FnOnce() -> Result<T, RuntimeError>,
+{
+    let (r, w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| RuntimeError::Container {
+            message: format!("create pipe: {e}"),
+        })?;
+    // SAFETY: the shim is single-threaded (no thread can hold a lock the
+    // child would need); the child only runs `f` and `_exit`s.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => {
+            drop(r);
+            log_errors_to_stderr();
+            let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let code = match res {
+                Ok(res) => {
+                    let res = res.map_err(|e| e.to_string());
+                    let mut line = serde_json::to_vec(&res).unwrap_or_default();
+                    line.push(b'\n');
+                    let mut out = std::fs::File::from(w);
+                    i32::from(std::io::Write::write_all(&mut out, &line).is_err())
+                }
+                Err(_) => 2,
+            };
+            // SAFETY: _exit ends the child at once, as intended.
+            unsafe { libc::_exit(code) }
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => {
+            drop(w);
+            drop(f);
+            let line = read_line(r);
+            let status = loop {
+                match nix::sys::wait::waitpid(child, None) {
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    other => break other,
+                }
+            };
+            let line = line.ok_or_else(|| RuntimeError::Container {
+                message: format!("runtime helper process failed: {status:?}"),
+            })?;
+            let res: Result<T, String> =
+                serde_json::from_slice(&line).map_err(|e| RuntimeError::Container {
+                    message: format!("runtime helper process: bad reply: {e}"),
+                })?;
+            res.map_err(|message| RuntimeError::Container { message })
+        }
+        Err(e) => Err(RuntimeError::Container {
+            message: format!("fork: {e}"),
+        }),
+    }
+}
+
+/// Reads up to the first newline from `fd` (the child's reply); `None` at
+/// an end of file before one. The line is short; a longer one is an error.
+fn read_line(fd: OwnedFd) -> Option<Vec<u8>> {
+    const MAX: usize = 1 << 20;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
+            Ok(0) => return None,
+            Ok(n) => {
+                out.extend_from_slice(&buf[..n]);
+                if let Some(i) = out.iter().position(|b| *b == b'\n') {
+                    out.truncate(i);
+                    return Some(out);
+                }
+                if out.len() > MAX {
+                    return None;
+                }
+            }
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return None,
+        }
+    }
 }
 
 /// Deletes the container (killing what is left) and the empty parent
-/// cgroups libcontainer leaves behind. Works when `c` is `None` (create
-/// failed half-way) from the state directory, if any.
-pub(crate) fn delete(
-    c: Option<&mut Container>,
-    id: &str,
-    root: &Path,
-    cgroups_path: &Path,
-) -> Result<(), RuntimeError> {
+/// cgroups libcontainer leaves behind. Works from whatever state a failed
+/// create left, if any.
+pub(crate) fn delete(id: &str, root: &Path, cgroups_path: &Path) -> Result<(), RuntimeError> {
+    log_errors_to_stderr();
     let state = root.join(id);
-    let res = match c {
-        Some(c) => {
-            // Processes outside a pid namespace survive their init: kill
-            // them all so the cgroup can go.
-            let _ = c.kill(nix::sys::signal::Signal::SIGKILL, true);
-            c.delete(true).map_err(lc)
-        }
-        None if state.exists() => Container::load(state.clone())
-            .and_then(|mut c| c.delete(true))
-            .map_err(lc),
-        None => Ok(()),
+    let res = if state.exists() {
+        Container::load(state.clone())
+            .and_then(|mut c| {
+                // Processes outside a pid namespace survive their init:
+                // kill them all so the cgroup can go.
+                let _ = c.kill(nix::sys::signal::Signal::SIGKILL, true);
+                c.delete(true)
+            })
+            .map_err(lc)
+    } else {
+        Ok(())
     };
     if res.is_err() && state.exists() {
         // A half-created container may have no loadable state: drop the dir.

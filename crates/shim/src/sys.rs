@@ -283,20 +283,28 @@ mod tests {
     }
 }
 
-/// Gives back memory the shim only needed to create the container: free
-/// heap (`malloc_trim`), and this process's references to clean,
-/// file-backed pages (the code and read-only data of libcontainer,
-/// libseccomp, serde...). Those stay in the page cache, shared, and fault
-/// back in if used again; the event loop touches little of them, so the
-/// shim's resident (and proportional) size drops to what it really uses.
+/// Gives back memory the shim only needed to start: free heap
+/// (`malloc_trim`), stack below the current frame, and this process's
+/// references to clean, file-backed pages (code and read-only data of the
+/// start-up path). Those stay in the page cache, shared, and fault back in
+/// if used again; the event loop touches little of them, so the shim's
+/// resident (and proportional) size drops to what it really uses.
 pub(crate) fn shed_memory() {
-    // SAFETY: malloc_trim only returns free heap pages to the kernel.
-    unsafe { libc::malloc_trim(0) };
-    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
-        return;
-    };
-    trim_stack(&smaps);
-    for (start, end) in clean_file_mappings(&smaps) {
+    // /proc/self/smaps is read line by line: read whole, it would be a
+    // string of tens of KiB on the heap that malloc keeps afterwards.
+    let mut scan = SmapsScan::default();
+    if let Ok(f) = File::open("/proc/self/smaps") {
+        let mut r = io::BufReader::with_capacity(4096, f);
+        let mut line = String::new();
+        while matches!(io::BufRead::read_line(&mut r, &mut line), Ok(n) if n > 0) {
+            scan.line(&line);
+            line.clear();
+        }
+    }
+    if let Some(start) = scan.stack_start {
+        trim_stack(start);
+    }
+    for &(start, end) in &scan.clean {
         // SAFETY: MADV_DONTNEED on a whole read-only, file-backed private
         // mapping of this process that holds no private (copied) page: its
         // pages are dropped from our page tables and re-read from the file
@@ -306,25 +314,20 @@ pub(crate) fn shed_memory() {
             libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
         }
     }
+    drop(scan);
+    // Last, so that what the scan allocated is returned too.
+    // SAFETY: malloc_trim only returns free heap pages to the kernel.
+    unsafe { libc::malloc_trim(0) };
 }
 
-/// Drops the stack pages below the current frame (creating the container
-/// runs deep in libcontainer; the event loop does not). Stack below the
-/// stack pointer holds nothing live: the shim has no signal handlers (it
-/// takes signals through a signalfd), and a margin is kept anyway.
-fn trim_stack(smaps: &str) {
+/// Drops the stack pages below the current frame (the start-up path runs
+/// deeper than the event loop). Stack below the stack pointer holds
+/// nothing live: the shim has no signal handlers (it takes signals through
+/// a signalfd), and a margin is kept anyway.
+fn trim_stack(start: usize) {
     const MARGIN: usize = 4 * 1024;
     let marker = 0u8;
     let sp = std::hint::black_box(&marker) as *const u8 as usize;
-    let Some(start) = smaps.lines().find_map(|l| {
-        let (range, rest) = l.split_once(' ')?;
-        if !rest.trim_end().ends_with("[stack]") {
-            return None;
-        }
-        usize::from_str_radix(range.split_once('-')?.0, 16).ok()
-    }) else {
-        return;
-    };
     let end = (sp.saturating_sub(MARGIN)) & !0xfff;
     if end > start {
         // SAFETY: [start, end) is the part of our own stack mapping more
@@ -336,16 +339,23 @@ fn trim_stack(smaps: &str) {
     }
 }
 
-/// Read-only private file mappings without anonymous (copied-on-write)
-/// pages, from `/proc/self/smaps`. Relocated read-only data (RELRO: GOTs
-/// the loader wrote, then protected) has anonymous pages and is skipped:
-/// dropping it would bring back the file's unrelocated bytes.
-fn clean_file_mappings(smaps: &str) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut cur: Option<(usize, usize)> = None;
-    for line in smaps.lines() {
+/// What [`shed_memory`] needs from `/proc/self/smaps`, fed line by line:
+/// read-only private file mappings without anonymous (copied-on-write)
+/// pages, and where the stack mapping starts. Relocated read-only data
+/// (RELRO: GOTs the loader wrote, then protected) has anonymous pages and
+/// is skipped: dropping it would bring back the file's unrelocated bytes.
+#[derive(Default)]
+struct SmapsScan {
+    clean: Vec<(usize, usize)>,
+    stack_start: Option<usize>,
+    /// The current mapping, while it may still be clean.
+    cur: Option<(usize, usize)>,
+}
+
+impl SmapsScan {
+    fn line(&mut self, line: &str) {
         let mut f = line.split_whitespace();
-        let Some(first) = f.next() else { continue };
+        let Some(first) = f.next() else { return };
         if let Some((a, b)) = first.split_once('-') {
             if let (Ok(start), Ok(end)) =
                 (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
@@ -353,20 +363,22 @@ fn clean_file_mappings(smaps: &str) -> Vec<(usize, usize)> {
                 // A mapping header: "start-end perms offset dev inode path".
                 let perms = f.next().unwrap_or("");
                 let path = f.nth(3).unwrap_or("");
-                cur = (path.starts_with('/') && !perms.contains('w') && perms.ends_with('p'))
+                if path == "[stack]" {
+                    self.stack_start = Some(start);
+                }
+                self.cur = (path.starts_with('/') && !perms.contains('w') && perms.ends_with('p'))
                     .then_some((start, end));
-                continue;
+                return;
             }
         }
         if first == "Anonymous:" {
-            if let Some(m) = cur.take() {
+            if let Some(m) = self.cur.take() {
                 if f.next() == Some("0") {
-                    out.push(m);
+                    self.clean.push(m);
                 }
             }
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -387,11 +399,18 @@ Anonymous:            16 kB
 Anonymous:             0 kB
 7f0000002000-7f0000003000 r--p 00000000 08:01 13 /usr/lib/libc.so.6
 Anonymous:             0 kB
+7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0 [stack]
+Anonymous:            20 kB
 ";
+        let mut scan = SmapsScan::default();
+        for l in smaps.lines() {
+            scan.line(l);
+        }
         assert_eq!(
-            clean_file_mappings(smaps),
+            scan.clean,
             vec![(0x400000, 0x500000), (0x7f0000002000, 0x7f0000003000)]
         );
+        assert_eq!(scan.stack_start, Some(0x7ffd_0000_0000));
     }
 
     #[test]
