@@ -23,6 +23,7 @@ mod init;
 mod log;
 pub mod proto;
 mod runtime;
+mod seccomp;
 mod server;
 mod sys;
 
@@ -181,7 +182,7 @@ fn run(state_dir: &Path) -> Result<(), ShimError> {
         (None, stdio, Some(io))
     };
 
-    let created = match runtime::create(&cfg.id, &cfg.runtime_root, &cfg.bundle, stdio) {
+    let created = match runtime::create(&cfg.id, &cfg.runtime_root, &cfg.bundle, state_dir, stdio) {
         Ok(c) => c,
         Err(e) => {
             cleanup();

@@ -12,6 +12,8 @@ use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::DefaultExecutor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 
+use crate::seccomp::Filter;
+
 /// Errors of the runtime.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -74,11 +76,12 @@ fn builder(
     root: &Path,
     stdio: Stdio,
     init: bool,
+    filter: Option<Filter>,
 ) -> Result<ContainerBuilder, RuntimeError> {
     let b = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_root_path(root)
         .map_err(lc)?
-        .with_executor(ShimExecutor { init })
+        .with_executor(ShimExecutor { init, filter })
         .validate_id()
         .map_err(lc)?;
     Ok(match stdio {
@@ -100,30 +103,53 @@ pub(crate) struct Created {
     pub(crate) cgroups_path: PathBuf,
 }
 
+/// The compiled seccomp programs, by digest, under the runtime root.
+const SECCOMP_CACHE: &str = "seccomp";
+/// The container's seccomp program, for its execs: in libcontainer's state
+/// directory of the container (deleted with it).
+const SECCOMP_PROGRAM: &str = "seccomp.bpf";
+/// Where the spec libcontainer reads goes, under the shim's state
+/// directory, when the shim loads the seccomp filter itself.
+const RUNTIME_BUNDLE: &str = "runtime-bundle";
+
+fn spec_err(what: &str, path: &Path, e: impl std::fmt::Display) -> RuntimeError {
+    RuntimeError::Container {
+        message: format!("{what} {}: {e}", path.display()),
+    }
+}
+
 /// Creates the container; its init waits for [`start`]. Runs in a child
 /// process (see [`in_child`]); when it fails, the child has already
-/// removed what it made.
+/// removed what it made. `work` is the shim's state directory.
 pub(crate) fn create(
     id: &str,
     root: &Path,
     bundle: &Path,
+    work: &Path,
     stdio: Stdio,
 ) -> Result<Created, RuntimeError> {
     in_child(|| {
-        let cgroups_path = cgroups_path(bundle, id);
+        let config = bundle.join("config.json");
+        let mut spec = Spec::load(&config).map_err(|e| spec_err("load", &config, e))?;
+        let cgroups_path = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().clone())
+            .unwrap_or_else(|| PathBuf::from(format!(":youki:{id}")));
         let res = std::fs::create_dir_all(root)
-            .map_err(|e| RuntimeError::Container {
-                message: format!("create runtime root {}: {e}", root.display()),
-            })
-            .and_then(|()| {
-                builder(id, root, stdio, true)?
+            .map_err(|e| spec_err("create runtime root", root, e))
+            .and_then(|()| take_seccomp(&mut spec, bundle, root, &work.join(RUNTIME_BUNDLE)))
+            .and_then(|(bundle, filter)| {
+                let c = builder(id, root, stdio, true, filter.clone())?
                     .as_init(bundle)
                     .with_systemd(false)
                     .with_detach(true)
                     .build()
-                    .map_err(lc)
-            })
-            .and_then(|c| {
+                    .map_err(lc)?;
+                if let Some(f) = &filter {
+                    let p = root.join(id).join(SECCOMP_PROGRAM);
+                    std::fs::write(&p, f.program()).map_err(|e| spec_err("write", &p, e))?;
+                }
                 c.pid().map(|p| p.as_raw()).ok_or(RuntimeError::Container {
                     message: "container has no init pid".to_string(),
                 })
@@ -136,6 +162,47 @@ pub(crate) fn create(
             }
         }
     })
+}
+
+/// When the shim loads the spec's seccomp filter itself (see
+/// `crate::seccomp`), writes the spec without it (and with the process
+/// keeping CAP_SYS_ADMIN until the filter is loaded) to `rt_bundle` and
+/// returns that bundle and the filter; else the bundle as it is.
+fn take_seccomp(
+    spec: &mut Spec,
+    bundle: &Path,
+    root: &Path,
+    rt_bundle: &Path,
+) -> Result<(PathBuf, Option<Filter>), RuntimeError> {
+    let Some(profile) = spec.linux().as_ref().and_then(|l| l.seccomp().clone()) else {
+        return Ok((bundle.to_path_buf(), None));
+    };
+    if !crate::seccomp::handled(&profile, spec.process().as_ref()) {
+        return Ok((bundle.to_path_buf(), None));
+    }
+    let Some(mut process) = spec.process().clone() else {
+        return Ok((bundle.to_path_buf(), None));
+    };
+    let cache = root.join(SECCOMP_CACHE);
+    let program = crate::seccomp::program(&profile, &cache)
+        .map_err(|e| spec_err("seccomp filter in", &cache, error_chain(&e)))?;
+    let filter = crate::seccomp::plan(&mut process, program);
+    spec.set_process(Some(process));
+    if let Some(linux) = spec.linux_mut() {
+        linux.set_seccomp(None);
+    }
+    // The root stays where the bundle says.
+    if let Some(r) = spec.root_mut() {
+        if r.path().is_relative() {
+            let abs = bundle.join(r.path());
+            r.set_path(abs);
+        }
+    }
+    std::fs::create_dir_all(rt_bundle).map_err(|e| spec_err("create", rt_bundle, e))?;
+    let config = rt_bundle.join("config.json");
+    spec.save(&config)
+        .map_err(|e| spec_err("write", &config, e))?;
+    Ok((rt_bundle.to_path_buf(), Some(filter)))
 }
 
 fn load(id: &str, root: &Path) -> Result<Container, RuntimeError> {
@@ -166,7 +233,9 @@ pub(crate) fn resume(id: &str, root: &Path) -> Result<(), RuntimeError> {
 }
 
 /// Runs a process (described by the OCI process JSON at `process`) in the
-/// container; returns its pid (a child of the shim once this returns).
+/// container; returns its pid (a child of the shim once this returns). It
+/// gets the container's seccomp filter, as with runc (libcontainer's
+/// tenant spec has none).
 pub(crate) fn exec(
     id: &str,
     root: &Path,
@@ -174,7 +243,8 @@ pub(crate) fn exec(
     stdio: Stdio,
 ) -> Result<i32, RuntimeError> {
     in_child(|| {
-        let pid = builder(id, root, stdio, false)?
+        let filter = exec_filter(&root.join(id).join(SECCOMP_PROGRAM), process)?;
+        let pid = builder(id, root, stdio, false, filter)?
             .as_tenant()
             .with_process(Some(process))
             .with_detach(true)
@@ -182,6 +252,23 @@ pub(crate) fn exec(
             .map_err(lc)?;
         Ok(pid.as_raw())
     })
+}
+
+/// The container's filter for an exec, if it has one the shim loads: the
+/// process JSON is rewritten to keep CAP_SYS_ADMIN until it is loaded.
+fn exec_filter(program: &Path, process: &Path) -> Result<Option<Filter>, RuntimeError> {
+    let program = match std::fs::read(program) {
+        Ok(p) => p,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(spec_err("read", program, e)),
+    };
+    let raw = std::fs::read(process).map_err(|e| spec_err("read", process, e))?;
+    let mut p: libcontainer::oci_spec::runtime::Process =
+        serde_json::from_slice(&raw).map_err(|e| spec_err("parse", process, e))?;
+    let filter = crate::seccomp::plan(&mut p, program);
+    let raw = serde_json::to_vec(&p).map_err(|e| spec_err("encode", process, e))?;
+    std::fs::write(process, raw).map_err(|e| spec_err("write", process, e))?;
+    Ok(Some(filter))
 }
 
 /// Runs `f` in a fork of this process and returns its result.
@@ -303,19 +390,6 @@ pub(crate) fn delete(id: &str, root: &Path, cgroups_path: &Path) -> Result<(), R
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
-/// The cgroups path of the bundle's config (libcontainer's default if unset).
-pub(crate) fn cgroups_path(bundle: &Path, id: &str) -> PathBuf {
-    std::fs::read(bundle.join("config.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| {
-            v.pointer("/linux/cgroupsPath")
-                .and_then(|p| p.as_str())
-                .map(PathBuf::from)
-        })
-        .unwrap_or_else(|| PathBuf::from(format!(":youki:{id}")))
-}
-
 fn is_v2(root: &Path) -> bool {
     root.join("cgroup.controllers").exists()
 }
@@ -389,9 +463,12 @@ pub const INIT_ANNOTATION: &str = "io.balena-engine.init";
 /// before the workload runs and Docker's wording for a missing executable.
 /// With `init` (the container's own init, not an exec) and the
 /// [`INIT_ANNOTATION`], it becomes the container's init first.
+/// With a `filter`, the process loads it (and drops the CAP_SYS_ADMIN it
+/// kept for that) first: see `crate::seccomp`.
 #[derive(Clone)]
 struct ShimExecutor {
     init: bool,
+    filter: Option<Filter>,
 }
 
 impl Executor for ShimExecutor {
@@ -401,6 +478,12 @@ impl Executor for ShimExecutor {
                 .annotations()
                 .as_ref()
                 .is_some_and(|a| a.get(INIT_ANNOTATION).is_some_and(|v| v == "true"));
+        // The filter and the capabilities first: a `--init` process runs
+        // under them too, as Docker's does.
+        if let Some(f) = &self.filter {
+            f.apply()
+                .map_err(|e| ExecutorError::Other(error_chain(&e)))?;
+        }
         if wants_init {
             crate::init::become_init();
         }
