@@ -148,6 +148,7 @@ fn read_config(state_dir: &Path) -> Result<ShimConfig, ShimError> {
 fn run(state_dir: &Path) -> Result<(), ShimError> {
     sys::cloexec_all();
     let sigfd = sys::setup_process().map_err(|e| ShimError::Setup(runtime::error_chain(&e)))?;
+    sys::prime_cgroup_moves();
     let cfg = read_config(state_dir)?;
     let sock = state_dir.join(proto::SOCKET_FILE);
     let console = state_dir.join(CONSOLE_SOCKET);

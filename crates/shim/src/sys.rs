@@ -115,6 +115,59 @@ pub(crate) fn setup_process() -> Result<SignalFd, SysError> {
         .map_err(call("create signalfd"))
 }
 
+/// Starts, in a child process, the wait the kernel makes the first
+/// process to change cgroups after a quiet spell, so that the container's
+/// own move (libcgroups, in the create that follows) finds it over.
+///
+/// Writing to a `cgroup.procs` file takes the kernel's global
+/// cgroup_threadgroup_rwsem for writing; a writer after a quiet spell
+/// waits for an RCU grace period (`rcu_sync_enter`: about 10 ms at
+/// HZ=250, more at HZ=100), and the semaphore stays writer-ready for about
+/// one grace period after the last writer. The child moves itself into
+/// the cgroup it is already in (nothing changes) while the shim reads its
+/// configuration and libcontainer prepares; the container's move then
+/// waits for what is left of that grace period, or not at all. The child
+/// is reaped by the event loop like any other.
+pub(crate) fn prime_cgroup_moves() {
+    // SAFETY: the shim is single-threaded; the child only reads
+    // /proc/self/cgroup, writes one file and _exits.
+    if let Ok(nix::unistd::ForkResult::Child) = unsafe { nix::unistd::fork() } {
+        for f in own_cgroup_procs_files(
+            &std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
+        ) {
+            if std::fs::write(&f, "0").is_ok() {
+                break;
+            }
+        }
+        // SAFETY: _exit ends the child at once, as intended.
+        unsafe { libc::_exit(0) }
+    }
+}
+
+/// The `cgroup.procs` files of the cgroups in `/proc/self/cgroup` text,
+/// under /sys/fs/cgroup (v1 hierarchies, then the v2 or hybrid unified one).
+fn own_cgroup_procs_files(proc_self_cgroup: &str) -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut v1 = Vec::new();
+    let mut v2 = Vec::new();
+    for line in proc_self_cgroup.lines() {
+        let mut f = line.splitn(3, ':');
+        let (Some(_), Some(ctrls), Some(path)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        let rel = path.trim_start_matches('/');
+        if ctrls.is_empty() {
+            v2.push(root.join(rel).join("cgroup.procs"));
+            v2.push(root.join("unified").join(rel).join("cgroup.procs"));
+        } else {
+            let dir = ctrls.strip_prefix("name=").unwrap_or(ctrls);
+            v1.push(root.join(dir).join(rel).join("cgroup.procs"));
+        }
+    }
+    v1.extend(v2);
+    v1
+}
+
 /// Undoes [`setup_process`]'s signal state; runs in the container's process
 /// right before it executes the workload.
 pub(crate) fn reset_signals_for_exec() {
@@ -272,6 +325,28 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn own_cgroup_files_cover_v1_named_and_v2_hierarchies() {
+        let text = "12:pids:/system.slice/balena.service\n\
+                    3:cpu,cpuacct:/\n\
+                    1:name=systemd:/system.slice/balena.service\n\
+                    0::/system.slice/balena.service\n";
+        let files: Vec<String> = own_cgroup_procs_files(text)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        assert_eq!(
+            files,
+            [
+                "/sys/fs/cgroup/pids/system.slice/balena.service/cgroup.procs",
+                "/sys/fs/cgroup/cpu,cpuacct/cgroup.procs",
+                "/sys/fs/cgroup/systemd/system.slice/balena.service/cgroup.procs",
+                "/sys/fs/cgroup/system.slice/balena.service/cgroup.procs",
+                "/sys/fs/cgroup/unified/system.slice/balena.service/cgroup.procs",
+            ]
+        );
     }
 
     #[test]
