@@ -86,12 +86,22 @@ pub fn exit_status_from_file(path: &Path) -> Result<Option<ExitStatus>, ShimErro
         })
 }
 
+/// Starts, from the daemon, the kernel's wait that the container's first
+/// cgroup move would otherwise pay on the start path (an RCU grace period,
+/// ~10 ms; see the shim's own priming at its start): moves the calling
+/// process into the cgroup it is already in, which changes nothing.
+/// Blocks for up to that grace period: call it on a thread that may wait,
+/// when a start begins.
+pub fn prime_cgroup_moves() {
+    sys::move_to_own_cgroup();
+}
+
 /// The shim process: `balena-engine-shim <state_dir>`. Returns the exit code.
 pub fn main(args: Vec<OsString>) -> i32 {
-    // One arena; and blocks of 32 KiB and more (the read buffer, a
-    // directory stream) straight from mmap: their pages exist only once
-    // written, and go back to the kernel when freed, instead of staying
-    // resident in the heap of a process that lives as long as its container.
+    // One arena; and blocks of 32 KiB and more that the heap's free space
+    // cannot hold (a directory stream, a large reply) come from mmap and go
+    // back to the kernel when freed, instead of growing the heap of a
+    // process that lives as long as its container.
     // SAFETY: mallopt only tunes the allocator; no other thread exists yet.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
@@ -183,6 +193,10 @@ fn run(state_dir: &Path) -> Result<(), ShimError> {
         (None, stdio, Some(io))
     };
 
+    let buf = server::read_buffer().map_err(|e| {
+        cleanup();
+        fail(format!("read buffer: {e}"))
+    })?;
     let created = match runtime::create(&cfg.id, &cfg.runtime_root, &cfg.bundle, state_dir, stdio) {
         Ok(c) => c,
         Err(e) => {
@@ -220,6 +234,7 @@ fn run(state_dir: &Path) -> Result<(), ShimError> {
         init_pid: pid,
         init_io,
         log,
+        buf,
         cfg,
     });
     shim.run().map_err(|e| fail(runtime::error_chain(&e)))

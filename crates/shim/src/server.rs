@@ -269,7 +269,8 @@ pub(crate) struct Shim {
     clients: Vec<Client>,
     execs: Vec<Exec>,
     next_id: u64,
-    buf: Vec<u8>,
+    /// The read buffer for requests, input and output ([`BUF`] bytes).
+    buf: sys::PageBuf,
     pollfds: Vec<libc::pollfd>,
     tags: Vec<Tag>,
 }
@@ -284,6 +285,13 @@ pub(crate) struct Parts {
     pub(crate) init_pid: i32,
     pub(crate) init_io: Io,
     pub(crate) log: Box<dyn LogSink>,
+    /// The read buffer: [`read_buffer`].
+    pub(crate) buf: sys::PageBuf,
+}
+
+/// The event loop's read buffer.
+pub(crate) fn read_buffer() -> io::Result<sys::PageBuf> {
+    sys::PageBuf::new(BUF)
 }
 
 fn now_ns() -> i64 {
@@ -325,7 +333,7 @@ impl Shim {
             clients: Vec::new(),
             execs: Vec::new(),
             next_id: 1,
-            buf: vec![0; BUF],
+            buf: p.buf,
             pollfds: Vec::new(),
             tags: Vec::new(),
         }
@@ -588,7 +596,7 @@ impl Shim {
         if self.shed_at.is_some_and(|at| now >= at) {
             self.shed_at = None;
             if self.exit.is_none() {
-                sys::shed_memory();
+                self.shed();
             }
         }
         let mut i = 0;
@@ -630,12 +638,17 @@ impl Shim {
             c.input_open = false;
             c.pending.clear();
         }
-        // Health checks exec often: give back what this exec touched now
-        // (before its client sees the end) rather than after a delay.
-        if self.exit.is_none() {
-            self.shed_at = None;
-            sys::shed_memory();
-        }
+        // Health checks exec often: give back what this exec touched as
+        // soon as its client has the exit frame (the next turns of the loop
+        // flush and close it), not after a delay.
+        self.shed_at = Some(Instant::now());
+    }
+
+    /// Gives back what serving requests touched: the read buffer's pages
+    /// and [`sys::shed_memory`].
+    fn shed(&mut self) {
+        self.buf.discard();
+        sys::shed_memory();
     }
 
     fn finish_init(&mut self, code: i32) {
