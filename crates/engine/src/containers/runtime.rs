@@ -399,6 +399,10 @@ impl Containers {
             }
             _ => {}
         }
+        // The container's first cgroup move waits for a kernel grace period
+        // (~10 ms); start it now, while the bundle is prepared and the shim
+        // starts (shim::prime_cgroup_moves).
+        drop(tokio::task::spawn_blocking(shim::prime_cgroup_moves));
         let this = self.clone();
         let rec2 = rec.clone();
         let prepared = tokio::task::spawn_blocking(move || this.prepare(&rec2))
