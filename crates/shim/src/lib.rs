@@ -214,7 +214,8 @@ fn run(state_dir: &Path) -> Result<(), ShimError> {
             match r {
                 Ok(io) => io,
                 Err(e) => {
-                    let _ = runtime::delete(&cfg.id, &cfg.runtime_root, &created.cgroups_path);
+                    let _ =
+                        runtime::delete(&cfg.id, &cfg.runtime_root, &created.cgroups_path, true);
                     cleanup();
                     return Err(fail(e));
                 }
@@ -229,6 +230,7 @@ fn run(state_dir: &Path) -> Result<(), ShimError> {
     let shim = server::Shim::new(server::Parts {
         state_dir: state_dir.to_path_buf(),
         cgroups_path: created.cgroups_path,
+        own_pid_ns: created.own_pid_ns,
         listener,
         sigfd,
         init_pid: pid,

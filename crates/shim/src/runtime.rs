@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
-use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::oci_spec::runtime::{LinuxNamespaceType, Spec};
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::DefaultExecutor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
@@ -101,6 +101,9 @@ pub(crate) struct Created {
     pub(crate) pid: i32,
     /// The bundle's cgroups path (libcontainer's default if unset).
     pub(crate) cgroups_path: PathBuf,
+    /// The container has a pid namespace of its own (a new one, not one
+    /// joined by path): its processes die with its init.
+    pub(crate) own_pid_ns: bool,
 }
 
 /// The compiled seccomp programs, by digest, under the runtime root.
@@ -136,6 +139,14 @@ pub(crate) fn create(
             .as_ref()
             .and_then(|l| l.cgroups_path().clone())
             .unwrap_or_else(|| PathBuf::from(format!(":youki:{id}")));
+        let own_pid_ns = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|ns| {
+                ns.iter()
+                    .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
+            });
         let res = std::fs::create_dir_all(root)
             .map_err(|e| spec_err("create runtime root", root, e))
             .and_then(|()| take_seccomp(&mut spec, bundle, root, &work.join(RUNTIME_BUNDLE)))
@@ -155,9 +166,13 @@ pub(crate) fn create(
                 })
             });
         match res {
-            Ok(pid) => Ok(Created { pid, cgroups_path }),
+            Ok(pid) => Ok(Created {
+                pid,
+                cgroups_path,
+                own_pid_ns,
+            }),
             Err(e) => {
-                let _ = delete(id, root, &cgroups_path);
+                let _ = delete(id, root, &cgroups_path, true);
                 Err(e)
             }
         }
@@ -288,6 +303,23 @@ where
     T: serde::Serialize + serde::de::DeserializeOwned,
     F: FnOnce() -> Result<T, RuntimeError>,
 {
+    spawn_child(f)?.wait()
+}
+
+/// A child started by [`spawn_child`], running; [`Pending::wait`] takes
+/// its result.
+pub(crate) struct Pending<T> {
+    pid: nix::unistd::Pid,
+    reply: OwnedFd,
+    result: std::marker::PhantomData<T>,
+}
+
+/// [`in_child`] without waiting: the shim does other work meanwhile.
+fn spawn_child<T, F>(f: F) -> Result<Pending<T>, RuntimeError>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+    F: FnOnce() -> Result<T, RuntimeError>,
+{
     let (r, w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| RuntimeError::Container {
             message: format!("create pipe: {e}"),
@@ -315,25 +347,36 @@ where
         Ok(nix::unistd::ForkResult::Parent { child }) => {
             drop(w);
             drop(f);
-            let line = read_line(r);
-            let status = loop {
-                match nix::sys::wait::waitpid(child, None) {
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    other => break other,
-                }
-            };
-            let line = line.ok_or_else(|| RuntimeError::Container {
-                message: format!("runtime helper process failed: {status:?}"),
-            })?;
-            let res: Result<T, String> =
-                serde_json::from_slice(&line).map_err(|e| RuntimeError::Container {
-                    message: format!("runtime helper process: bad reply: {e}"),
-                })?;
-            res.map_err(|message| RuntimeError::Container { message })
+            Ok(Pending {
+                pid: child,
+                reply: r,
+                result: std::marker::PhantomData,
+            })
         }
         Err(e) => Err(RuntimeError::Container {
             message: format!("fork: {e}"),
         }),
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> Pending<T> {
+    /// Waits for the child's reply and its exit.
+    pub(crate) fn wait(self) -> Result<T, RuntimeError> {
+        let line = read_line(self.reply);
+        let status = loop {
+            match nix::sys::wait::waitpid(self.pid, None) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other,
+            }
+        };
+        let line = line.ok_or_else(|| RuntimeError::Container {
+            message: format!("runtime helper process failed: {status:?}"),
+        })?;
+        let res: Result<T, String> =
+            serde_json::from_slice(&line).map_err(|e| RuntimeError::Container {
+                message: format!("runtime helper process: bad reply: {e}"),
+            })?;
+        res.map_err(|message| RuntimeError::Container { message })
     }
 }
 
@@ -362,18 +405,26 @@ fn read_line(fd: OwnedFd) -> Option<Vec<u8>> {
     }
 }
 
-/// Deletes the container (killing what is left) and the empty parent
-/// cgroups libcontainer leaves behind. Works from whatever state a failed
-/// create left, if any.
-pub(crate) fn delete(id: &str, root: &Path, cgroups_path: &Path) -> Result<(), RuntimeError> {
+/// Deletes the container and the empty parent cgroups libcontainer leaves
+/// behind. Works from whatever state a failed create left, if any. With
+/// `kill_all`, first kills every process left in its cgroup: processes
+/// outside a pid namespace of its own survive the init. (In one of its
+/// own, the kernel has killed them all before the init could be reaped:
+/// runc skips this step then too.)
+pub(crate) fn delete(
+    id: &str,
+    root: &Path,
+    cgroups_path: &Path,
+    kill_all: bool,
+) -> Result<(), RuntimeError> {
     log_errors_to_stderr();
     let state = root.join(id);
     let res = if state.exists() {
         Container::load(state.clone())
             .and_then(|mut c| {
-                // Processes outside a pid namespace survive their init:
-                // kill them all so the cgroup can go.
-                let _ = c.kill(nix::sys::signal::Signal::SIGKILL, true);
+                if kill_all {
+                    let _ = c.kill(nix::sys::signal::Signal::SIGKILL, true);
+                }
                 c.delete(true)
             })
             .map_err(lc)
@@ -386,6 +437,17 @@ pub(crate) fn delete(id: &str, root: &Path, cgroups_path: &Path) -> Result<(), R
     }
     remove_cgroup_dirs(Path::new(CGROUP_ROOT), cgroups_path);
     res
+}
+
+/// [`delete`] in a child process, so that the shim can sync the log
+/// meanwhile.
+pub(crate) fn start_delete(
+    id: &str,
+    root: &Path,
+    cgroups_path: &Path,
+    kill_all: bool,
+) -> Result<Pending<()>, RuntimeError> {
+    spawn_child(|| delete(id, root, cgroups_path, kill_all))
 }
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";

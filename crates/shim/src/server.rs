@@ -251,6 +251,8 @@ pub(crate) struct Shim {
     cfg: ShimConfig,
     state_dir: PathBuf,
     cgroups_path: PathBuf,
+    /// The container's processes die with its init (see `runtime::delete`).
+    own_pid_ns: bool,
     listener: UnixListener,
     sigfd: SignalFd,
     /// The container exists (created, until it is deleted at its exit).
@@ -280,6 +282,7 @@ pub(crate) struct Parts {
     pub(crate) cfg: ShimConfig,
     pub(crate) state_dir: PathBuf,
     pub(crate) cgroups_path: PathBuf,
+    pub(crate) own_pid_ns: bool,
     pub(crate) listener: UnixListener,
     pub(crate) sigfd: SignalFd,
     pub(crate) init_pid: i32,
@@ -319,6 +322,7 @@ impl Shim {
             cfg: p.cfg,
             state_dir: p.state_dir,
             cgroups_path: p.cgroups_path,
+            own_pid_ns: p.own_pid_ns,
             listener: p.listener,
             sigfd: p.sigfd,
             container: true,
@@ -653,16 +657,25 @@ impl Shim {
 
     fn finish_init(&mut self, code: i32) {
         self.init_io = Io::default();
-        self.log.finish();
+        // Before the cgroup goes.
         let oom = runtime::oom_kill_count(&self.cgroups_path) > 0;
+        // The delete runs in a child while the log is synced.
+        let (id, root, cg) = (&self.cfg.id, &self.cfg.runtime_root, &self.cgroups_path);
+        let kill_all = !self.own_pid_ns;
+        let delete = self
+            .container
+            .then(|| runtime::start_delete(id, root, cg, kill_all));
+        self.log.finish();
+        let deleted = match delete {
+            None => Ok(()),
+            Some(Ok(pending)) => pending.wait(),
+            // No child: delete here.
+            Some(Err(_)) => runtime::delete(id, root, cg, kill_all),
+        };
         let mut error = None;
-        if self.container {
-            if let Err(e) =
-                runtime::delete(&self.cfg.id, &self.cfg.runtime_root, &self.cgroups_path)
-            {
-                eprintln!("delete container: {e}");
-                error = Some(format!("delete container: {e}"));
-            }
+        if let Err(e) = deleted {
+            eprintln!("delete container: {e}");
+            error = Some(format!("delete container: {e}"));
         }
         self.container = false;
         let st = ExitStatus {

@@ -407,6 +407,44 @@ fn sigterm_gives_143_and_kill_after_exit_is_refused() {
 }
 
 #[test]
+fn processes_left_by_the_init_die_with_or_without_a_pid_namespace() {
+    for pid_ns in [false, true] {
+        let mut h = start(Opts {
+            pid_ns,
+            ..Opts::new(&["sh", "-c", "sleep 1000 & echo $!; exit 3"])
+        });
+        let (_s, mut r, _) =
+            h.send(json!({"op":"attach","stdin":false,"stdout":true,"stderr":true}));
+        let w = h.start_wait();
+        h.ok(json!({"op":"start"}));
+        let (out, _, _) = read_frames(&mut r, |o, _| o.contains('\n'));
+        assert_eq!(finish_wait(w).exit_code, 3, "pid_ns {pid_ns}");
+        // Without a pid namespace the kernel leaves the sleep running (and
+        // shows its pid as ours): the shim kills it at the exit.
+        if !pid_ns {
+            let pid: i32 = out.trim().parse().unwrap();
+            let gone = |p: i32| {
+                std::fs::read_to_string(format!("/proc/{p}/stat"))
+                    .map(|s| {
+                        s.rsplit(')')
+                            .next()
+                            .unwrap_or("")
+                            .trim_start()
+                            .starts_with('Z')
+                    })
+                    .unwrap_or(true)
+            };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !gone(pid) {
+                assert!(Instant::now() < deadline, "leftover sleep {pid} still runs");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        h.assert_clean();
+    }
+}
+
+#[test]
 fn tty_output_and_resize() {
     let mut h = start(Opts {
         tty: true,
