@@ -1117,28 +1117,12 @@ impl Shim {
                 exec_id,
                 process,
                 stdin,
-            } => match self.exec(&exec_id, &process, stdin) {
-                Ok((pid, key)) => {
-                    if let Some(c) = self.clients.iter_mut().find(|c| c.id == id) {
-                        c.push_line(&Reply {
-                            pid: Some(pid),
-                            ..Reply::default()
-                        });
-                        c.kind = Kind::Exec(key);
-                        c.stdin = stdin.then_some(Target::Exec(key));
-                        if !stdin {
-                            c.pending.clear();
-                        }
-                    }
-                    if let Some(e) = self.execs.iter_mut().find(|e| e.key == key) {
-                        e.client = Some(id);
-                    }
-                    if stdin {
-                        self.write_pending(id);
-                    }
-                }
-                Err(e) => self.reply(id, Err(e)),
-            },
+            } => {
+                // The exec's process moves into the container's cgroups:
+                // start the kernel's grace period for that now.
+                sys::prime_cgroup_moves();
+                self.exec_request(id, &exec_id, &process, stdin);
+            }
             Request::ExecKill { exec_id, signal } => {
                 let r = match self.execs.iter().find(|e| e.id == exec_id) {
                     Some(e) if e.exit.is_none() => {
@@ -1180,6 +1164,31 @@ impl Shim {
                 }
                 self.reply(id, r.map(|()| Reply::default()));
             }
+        }
+    }
+
+    fn exec_request(&mut self, id: u64, exec_id: &str, process: &serde_json::Value, stdin: bool) {
+        match self.exec(exec_id, process, stdin) {
+            Ok((pid, key)) => {
+                if let Some(c) = self.clients.iter_mut().find(|c| c.id == id) {
+                    c.push_line(&Reply {
+                        pid: Some(pid),
+                        ..Reply::default()
+                    });
+                    c.kind = Kind::Exec(key);
+                    c.stdin = stdin.then_some(Target::Exec(key));
+                    if !stdin {
+                        c.pending.clear();
+                    }
+                }
+                if let Some(e) = self.execs.iter_mut().find(|e| e.key == key) {
+                    e.client = Some(id);
+                }
+                if stdin {
+                    self.write_pending(id);
+                }
+            }
+            Err(e) => self.reply(id, Err(e)),
         }
     }
 
