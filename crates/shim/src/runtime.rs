@@ -526,7 +526,7 @@ pub const INIT_ANNOTATION: &str = "io.balena-engine.init";
 /// With `init` (the container's own init, not an exec) and the
 /// [`INIT_ANNOTATION`], it becomes the container's init first.
 /// With a `filter`, the process loads it (and drops the CAP_SYS_ADMIN it
-/// kept for that) first: see `crate::seccomp`.
+/// kept for that) at the end of `validate`: see `crate::seccomp`.
 #[derive(Clone)]
 struct ShimExecutor {
     init: bool,
@@ -540,12 +540,8 @@ impl Executor for ShimExecutor {
                 .annotations()
                 .as_ref()
                 .is_some_and(|a| a.get(INIT_ANNOTATION).is_some_and(|v| v == "true"));
-        // The filter and the capabilities first: a `--init` process runs
-        // under them too, as Docker's does.
-        if let Some(f) = &self.filter {
-            f.apply()
-                .map_err(|e| ExecutorError::Other(error_chain(&e)))?;
-        }
+        // The filter is loaded by now (`validate`): a `--init` process
+        // runs under it too, as Docker's does.
         if wants_init {
             crate::init::become_init();
         }
@@ -569,7 +565,17 @@ impl Executor for ShimExecutor {
             .as_ref()
             .and_then(|e| e.iter().find_map(|v| v.strip_prefix("PATH=")))
             .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-        look_path(name, path).map_err(ExecutorValidationError::ArgValidationError)
+        look_path(name, path).map_err(ExecutorValidationError::ArgValidationError)?;
+        // The last step libcontainer leaves us before the process tells its
+        // parent it is ready (and, for the init, waits to be started): the
+        // filter goes in here, right after libcontainer dropped the
+        // capabilities, where it would have loaded it itself, so
+        // CAP_SYS_ADMIN is kept only for a few system calls.
+        if let Some(f) = &self.filter {
+            f.apply()
+                .map_err(|e| ExecutorValidationError::ArgValidationError(error_chain(&e)))?;
+        }
+        Ok(())
     }
 }
 

@@ -1,5 +1,6 @@
 //! The container's seccomp filter: compiled once per profile, loaded by the
-//! container's own process as the last step before it executes the command.
+//! container's own process right after libcontainer dropped its
+//! capabilities, where libcontainer would have loaded it.
 //!
 //! libcontainer compiles the spec's profile with libseccomp in every
 //! container's init: Docker's profile (three architectures on x86-64, over
@@ -16,14 +17,18 @@
 //! version and the kernel: the next container with that profile reads it
 //! instead of compiling. libcontainer gets the spec without its seccomp
 //! section, and the shim's executor loads the program with seccomp(2) in
-//! the container's init and in every exec.
+//! the container's init and in every exec, in its `validate` step: the
+//! first code of ours after libcontainer dropped the capabilities, before
+//! the process reports ready (and the init waits to be started). What runs
+//! under the filter from there on is what would have under libcontainer's.
 //!
 //! Without `no_new_privileges`, loading a filter needs CAP_SYS_ADMIN, which
 //! is why libcontainer loads it before it drops capabilities. Here the
 //! process keeps CAP_SYS_ADMIN in its effective and permitted sets (never
-//! in its bounding set) until the filter is loaded, then drops it from both:
-//! the process executes the command with exactly the spec's capabilities
-//! and exactly the filter libcontainer would have loaded.
+//! in its bounding set) until the filter is loaded, a few system calls
+//! later, then drops it from both: the process executes the command with
+//! exactly the spec's capabilities and exactly the filter libcontainer
+//! would have loaded.
 //!
 //! Profiles this does not cover keep libcontainer's own path: filter flags
 //! (`SECCOMP_FILTER_FLAG_*`), notify actions (their listener is handed to
@@ -172,7 +177,8 @@ impl Filter {
     }
 
     /// Loads the filter into this process and drops CAP_SYS_ADMIN if it was
-    /// kept for that. Runs in the container's process, last before execve.
+    /// kept for that. Runs in the container's process, in the executor's
+    /// `validate` step.
     pub(crate) fn apply(&self) -> Result<(), SeccompError> {
         let len = u16::try_from(self.program.len() / INSN).map_err(|_| SeccompError::Load {
             what: "seccomp filter too long",
