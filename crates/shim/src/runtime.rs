@@ -339,7 +339,14 @@ where
                     let mut out = std::fs::File::from(w);
                     i32::from(std::io::Write::write_all(&mut out, &line).is_err())
                 }
-                Err(_) => 2,
+                Err(_) => {
+                    let mut out = std::fs::File::from(w);
+                    let _ = std::io::Write::write_all(
+                        &mut out,
+                        b"{\"Err\":\"runtime helper process panicked\"}\n",
+                    );
+                    2
+                }
             };
             // SAFETY: _exit ends the child at once, as intended.
             unsafe { libc::_exit(code) }
@@ -362,12 +369,16 @@ where
 impl<T: serde::de::DeserializeOwned> Pending<T> {
     /// Waits for the child's reply and its exit.
     pub(crate) fn wait(self) -> Result<T, RuntimeError> {
-        let line = read_line(self.reply);
-        let status = loop {
-            match nix::sys::wait::waitpid(self.pid, None) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                other => break other,
-            }
+        let Pending { pid, reply, .. } = self;
+        let (line, exited) = read_reply(pid, reply);
+        let status = match exited {
+            Some(st) => st,
+            None => loop {
+                match nix::sys::wait::waitpid(pid, None) {
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    other => break other,
+                }
+            },
         };
         let line = line.ok_or_else(|| RuntimeError::Container {
             message: format!("runtime helper process failed: {status:?}"),
@@ -380,29 +391,56 @@ impl<T: serde::de::DeserializeOwned> Pending<T> {
     }
 }
 
-/// Reads up to the first newline from `fd` (the child's reply); `None` at
-/// an end of file before one. The line is short; a longer one is an error.
-fn read_line(fd: OwnedFd) -> Option<Vec<u8>> {
+/// Reads the child's reply, up to the first newline; `None` if it ends
+/// (or the child dies) without one, or the line is too long. The pipe's
+/// end of file is not enough: the processes the child made (the container's
+/// init) hold its write end until they execute. So while nothing comes, the
+/// child is polled for, and once it has exited without replying, that is
+/// the answer (its exit status is returned then; it is reaped). The pipe is
+/// closed on return, so a child still writing gets EPIPE instead of
+/// blocking.
+fn read_reply(
+    pid: nix::unistd::Pid,
+    reply: OwnedFd,
+) -> (
+    Option<Vec<u8>>,
+    Option<nix::Result<nix::sys::wait::WaitStatus>>,
+) {
     const MAX: usize = 1 << 20;
+    let fd = reply.as_raw_fd();
     let mut out = Vec::new();
     let mut buf = [0u8; 1024];
-    loop {
-        match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
-            Ok(0) => return None,
+    let mut exited = None;
+    let line = loop {
+        if !crate::sys::wait_readable(fd, std::time::Duration::from_millis(100)) {
+            if exited.is_some() {
+                break None;
+            }
+            match nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+                Ok(nix::sys::wait::WaitStatus::StillAlive) | Err(nix::errno::Errno::EINTR) => {}
+                // Read once more: the reply may have come with the exit.
+                other => exited = Some(other),
+            }
+            continue;
+        }
+        match nix::unistd::read(fd, &mut buf) {
+            Ok(0) => break None,
             Ok(n) => {
                 out.extend_from_slice(&buf[..n]);
                 if let Some(i) = out.iter().position(|b| *b == b'\n') {
                     out.truncate(i);
-                    return Some(out);
+                    break Some(out);
                 }
                 if out.len() > MAX {
-                    return None;
+                    break None;
                 }
             }
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return None,
+            Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => {}
+            Err(_) => break None,
         }
-    }
+    };
+    drop(reply);
+    (line, exited)
 }
 
 /// Deletes the container and the empty parent cgroups libcontainer leaves
@@ -658,6 +696,43 @@ mod tests {
         std::fs::write(v2.join("a/b/memory.events"), "low 0\noom 1\noom_kill 1\n").unwrap();
         assert_eq!(oom_kill_count_in(&v2, Path::new("/a/b")), 1);
         assert_eq!(oom_kill_count_in(&v2, Path::new("/missing")), 0);
+    }
+
+    #[test]
+    fn children_report_values_errors_and_panics() {
+        assert_eq!(in_child(|| Ok(42i32)).unwrap(), 42);
+        let e = in_child::<i32, _>(|| {
+            Err(RuntimeError::Container {
+                message: "no such container".into(),
+            })
+        })
+        .unwrap_err();
+        assert_eq!(e.to_string(), "no such container");
+        let e = in_child::<i32, _>(|| panic!("boom")).unwrap_err();
+        assert_eq!(e.to_string(), "runtime helper process panicked");
+        // Started now, waited for later.
+        let p = spawn_child(|| Ok("later".to_string())).unwrap();
+        assert_eq!(p.wait().unwrap(), "later");
+    }
+
+    #[test]
+    fn a_child_that_dies_silently_is_noticed_while_its_children_run() {
+        let t0 = std::time::Instant::now();
+        let e = in_child::<i32, _>(|| {
+            // A grandchild keeps the reply pipe open (as a container's init
+            // does) while the child dies without a word.
+            // SAFETY: the grandchild only sleeps and _exits.
+            if let Ok(nix::unistd::ForkResult::Child) = unsafe { nix::unistd::fork() } {
+                std::thread::sleep(std::time::Duration::from_secs(3));
+                // SAFETY: leave at once.
+                unsafe { libc::_exit(0) }
+            }
+            // SAFETY: die without replying.
+            unsafe { libc::_exit(7) }
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("Exited"), "{e}");
+        assert!(t0.elapsed() < std::time::Duration::from_secs(2));
     }
 
     #[test]

@@ -261,7 +261,8 @@ pub(crate) fn receive_pty(l: &UnixListener, timeout: Duration) -> Result<OwnedFd
     got.ok_or(SysError::NoPty)
 }
 
-fn wait_readable(fd: RawFd, timeout: Duration) -> bool {
+/// Waits up to `timeout` for `fd` to be readable (or hung up).
+pub(crate) fn wait_readable(fd: RawFd, timeout: Duration) -> bool {
     let mut p = libc::pollfd {
         fd,
         events: libc::POLLIN,
