@@ -10,7 +10,7 @@
 //! the container's.
 //!
 //! So the shim compiles a profile with libseccomp exactly as libcontainer
-//! 0.7 does (same rules, same attributes; [`compile`] mirrors
+//! 0.7 does (same rules, same attributes; [`compile_into`] mirrors
 //! `libcontainer::seccomp::initialize_seccomp`, and a test compares the
 //! programs), exports the program libseccomp would load, and keeps it under
 //! the runtime root, named by a digest of the profile, the libseccomp
