@@ -27,7 +27,8 @@ start-up cost.
    supervising process (ours: balena-engine-shim; dockerd:
    containerd-shim-runc-v2), found as the parent of inspect's State.Pid,
    and of every process in the container's cgroup (the container's init);
-   mean per container and its parts. Also the daemon's RSS growth from 0
+   mean per container and its parts; then the same right after one raw-API
+   `exec true` into each container. Also the daemon's RSS growth from 0
    to 20 containers (ours: the daemon; dockerd: dockerd + containerd).
    Then the 20 are removed (`rm -f`, timed).
 
@@ -541,6 +542,10 @@ def detached_phase(e, n):
     time.sleep(1.0)
     rss1, pss1 = e.daemon_rss_kib(), e.daemon_pss_kib()
     mem = memory_per_container(e, ids)
+    # Right after one `exec true` in each: what a health check leaves behind.
+    for cid in ids:
+        api_exec(e.sock, cid)
+    mem_exec = memory_per_container(e, ids)
     t0 = time.perf_counter()
     e.docker("rm", "-f", *ids)
     rm_ms = (time.perf_counter() - t0) * 1000
@@ -554,6 +559,7 @@ def detached_phase(e, n):
         "daemon_rss_kib_0": rss0, "daemon_rss_kib_n": rss1, "daemon_rss_growth_kib": rss1 - rss0,
         "daemon_pss_kib_0": pss0, "daemon_pss_kib_n": pss1, "daemon_pss_growth_kib": pss1 - pss0,
         "memory": mem,
+        "memory_after_exec": mem_exec,
     }
 
 

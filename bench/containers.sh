@@ -67,6 +67,10 @@ row("  shim PSS", om["shim_pss_kib_mean"], dm and dm["shim_pss_kib_mean"], "KiB"
 row("  container init PSS", om["container_pss_kib_mean"], dm and dm["container_pss_kib_mean"], "KiB", "{:.0f}")
 row("  shim RSS", om["shim_rss_kib_mean"], dm and dm["shim_rss_kib_mean"], "KiB", "{:.0f}")
 row("  shim private (USS)", om["shim_private_kib_mean"], dm and dm["shim_private_kib_mean"], "KiB", "{:.0f}")
+oe, de = od["memory_after_exec"], dd and dd["memory_after_exec"]
+row("PSS per container, after an exec", oe["pss_kib_mean"], de and de["pss_kib_mean"], "KiB", "{:.0f}", "<512")
+row("  shim PSS", oe["shim_pss_kib_mean"], de and de["shim_pss_kib_mean"], "KiB", "{:.0f}")
+row("  shim private (USS)", oe["shim_private_kib_mean"], de and de["shim_private_kib_mean"], "KiB", "{:.0f}")
 row(f"daemon RSS growth, 0 to {n}", od["daemon_rss_growth_kib"], dd and dd["daemon_rss_growth_kib"], "KiB", "{:.0f}")
 row(f"daemon RSS with {n}", od["daemon_rss_kib_n"] / 1024, dd and dd["daemon_rss_kib_n"] / 1024, "MiB", "{:.1f}")
 for name, m in (("ours", om), ("dockerd", dm)):

@@ -23,6 +23,7 @@ mod init;
 mod log;
 pub mod proto;
 mod runtime;
+mod seccomp;
 mod server;
 mod sys;
 
@@ -85,18 +86,27 @@ pub fn exit_status_from_file(path: &Path) -> Result<Option<ExitStatus>, ShimErro
         })
 }
 
+/// Starts, from the daemon, the kernel's wait that the container's first
+/// cgroup move would otherwise pay on the start path (an RCU grace period,
+/// ~10 ms; see the shim's own priming at its start): moves the calling
+/// process into the cgroup it is already in, which changes nothing.
+/// Blocks for up to that grace period: call it on a thread that may wait,
+/// when a start begins.
+pub fn prime_cgroup_moves() {
+    sys::move_to_own_cgroup();
+}
+
 /// The shim process: `balena-engine-shim <state_dir>`. Returns the exit code.
 pub fn main(args: Vec<OsString>) -> i32 {
+    // One arena; and blocks of 32 KiB and more that the heap's free space
+    // cannot hold (a directory stream, a large reply) come from mmap and go
+    // back to the kernel when freed, instead of growing the heap of a
+    // process that lives as long as its container.
     // SAFETY: mallopt only tunes the allocator; no other thread exists yet.
-    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
-    // libcontainer reports the failing step only through `tracing`; send
-    // warnings and errors to stderr (shim.log) so a failed create says why.
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::ERROR)
-        .with_ansi(false)
-        .without_time()
-        .try_init();
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 * 1024);
+    }
     let Some(state_dir) = args.get(1).map(PathBuf::from) else {
         eprintln!("{}", ShimError::Usage);
         return 2;
@@ -148,12 +158,13 @@ fn read_config(state_dir: &Path) -> Result<ShimConfig, ShimError> {
 fn run(state_dir: &Path) -> Result<(), ShimError> {
     sys::cloexec_all();
     let sigfd = sys::setup_process().map_err(|e| ShimError::Setup(runtime::error_chain(&e)))?;
+    sys::prime_cgroup_moves();
     let cfg = read_config(state_dir)?;
     let sock = state_dir.join(proto::SOCKET_FILE);
     let console = state_dir.join(CONSOLE_SOCKET);
-    let cgroups_path = runtime::cgroups_path(&cfg.bundle, &cfg.id);
-    let cleanup = |c: Option<&mut libcontainer::container::Container>| {
-        let _ = runtime::delete(c, &cfg.id, &cfg.runtime_root, &cgroups_path);
+    // Only sockets before the container exists: a failed create removes
+    // what it made itself.
+    let cleanup = || {
         let _ = std::fs::remove_file(&sock);
         let _ = std::fs::remove_file(&console);
     };
@@ -163,29 +174,33 @@ fn run(state_dir: &Path) -> Result<(), ShimError> {
     let log: Box<dyn log::LogSink> = match log::open(&cfg.log, &cfg.id) {
         Ok(l) => Box::new(l),
         Err(e) => {
-            cleanup(None);
+            cleanup();
             return Err(fail(runtime::error_chain(&e)));
         }
     };
 
     let (console_listener, stdio, pipes_io) = if cfg.tty {
         let l = sys::bind_socket(&console).map_err(|e| {
-            cleanup(None);
+            cleanup();
             fail(runtime::error_chain(&e))
         })?;
         (Some(l), runtime::Stdio::Console(console.clone()), None)
     } else {
         let (io, stdio) = server::pipes(cfg.open_stdin).map_err(|e| {
-            cleanup(None);
+            cleanup();
             fail(format!("create pipes: {e}"))
         })?;
         (None, stdio, Some(io))
     };
 
-    let mut container = match runtime::create(&cfg.id, &cfg.runtime_root, &cfg.bundle, stdio) {
+    let buf = server::read_buffer().map_err(|e| {
+        cleanup();
+        fail(format!("read buffer: {e}"))
+    })?;
+    let created = match runtime::create(&cfg.id, &cfg.runtime_root, &cfg.bundle, state_dir, stdio) {
         Ok(c) => c,
         Err(e) => {
-            cleanup(None);
+            cleanup();
             return Err(fail(e.to_string()));
         }
     };
@@ -199,7 +214,9 @@ fn run(state_dir: &Path) -> Result<(), ShimError> {
             match r {
                 Ok(io) => io,
                 Err(e) => {
-                    cleanup(Some(&mut container));
+                    let _ =
+                        runtime::delete(&cfg.id, &cfg.runtime_root, &created.cgroups_path, true);
+                    cleanup();
                     return Err(fail(e));
                 }
             }
@@ -207,23 +224,20 @@ fn run(state_dir: &Path) -> Result<(), ShimError> {
         (None, Some(io)) => io,
         (None, None) => server::Io::default(),
     };
-    let Some(pid) = container.pid() else {
-        cleanup(Some(&mut container));
-        return Err(fail("container has no init pid".to_string()));
-    };
-    let pid = pid.as_raw();
+    let pid = created.pid;
     ready(&Ready::Ok { pid });
     eprintln!("container {} created, init pid {pid}", cfg.id);
     let shim = server::Shim::new(server::Parts {
         state_dir: state_dir.to_path_buf(),
-        cgroups_path: cgroups_path.clone(),
+        cgroups_path: created.cgroups_path,
+        own_pid_ns: created.own_pid_ns,
         listener,
         sigfd,
-        container,
         init_pid: pid,
         init_io,
         log,
-        cfg: cfg.clone(),
+        buf,
+        cfg,
     });
     shim.run().map_err(|e| fail(runtime::error_chain(&e)))
 }

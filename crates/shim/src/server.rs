@@ -7,7 +7,6 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use libcontainer::container::Container;
 use logger::Stream;
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
@@ -39,6 +38,11 @@ const DRAIN: Duration = Duration::from_secs(2);
 const FLUSH: Duration = Duration::from_secs(5);
 /// The shared read buffer's size.
 const BUF: usize = proto::MAX_FRAME;
+/// How long the shim waits, after serving a request, before giving back
+/// the memory that served it ([`sys::shed_memory`]): long enough that a
+/// burst of requests (start, attach, wait; an exec and its inspect) sheds
+/// once, short enough that an idle shim is small.
+const SHED_AFTER: Duration = Duration::from_millis(200);
 /// The per-exec console socket (one exec is created at a time).
 pub(crate) const EXEC_CONSOLE: &str = "exec-console.sock";
 
@@ -247,9 +251,12 @@ pub(crate) struct Shim {
     cfg: ShimConfig,
     state_dir: PathBuf,
     cgroups_path: PathBuf,
+    /// The container's processes die with its init (see `runtime::delete`).
+    own_pid_ns: bool,
     listener: UnixListener,
     sigfd: SignalFd,
-    container: Option<Container>,
+    /// The container exists (created, until it is deleted at its exit).
+    container: bool,
     init_pid: i32,
     status: Status,
     init_io: Io,
@@ -259,10 +266,13 @@ pub(crate) struct Shim {
     /// Set once the exit is recorded.
     exit: Option<ExitStatus>,
     flush_deadline: Option<Instant>,
+    /// When to shed memory (set by requests, see [`SHED_AFTER`]).
+    shed_at: Option<Instant>,
     clients: Vec<Client>,
     execs: Vec<Exec>,
     next_id: u64,
-    buf: Vec<u8>,
+    /// The read buffer for requests, input and output ([`BUF`] bytes).
+    buf: sys::PageBuf,
     pollfds: Vec<libc::pollfd>,
     tags: Vec<Tag>,
 }
@@ -272,12 +282,19 @@ pub(crate) struct Parts {
     pub(crate) cfg: ShimConfig,
     pub(crate) state_dir: PathBuf,
     pub(crate) cgroups_path: PathBuf,
+    pub(crate) own_pid_ns: bool,
     pub(crate) listener: UnixListener,
     pub(crate) sigfd: SignalFd,
-    pub(crate) container: Container,
     pub(crate) init_pid: i32,
     pub(crate) init_io: Io,
     pub(crate) log: Box<dyn LogSink>,
+    /// The read buffer: [`read_buffer`].
+    pub(crate) buf: sys::PageBuf,
+}
+
+/// The event loop's read buffer.
+pub(crate) fn read_buffer() -> io::Result<sys::PageBuf> {
+    sys::PageBuf::new(BUF)
 }
 
 fn now_ns() -> i64 {
@@ -305,9 +322,10 @@ impl Shim {
             cfg: p.cfg,
             state_dir: p.state_dir,
             cgroups_path: p.cgroups_path,
+            own_pid_ns: p.own_pid_ns,
             listener: p.listener,
             sigfd: p.sigfd,
-            container: Some(p.container),
+            container: true,
             init_pid: p.init_pid,
             status: Status::Created,
             init_io: p.init_io,
@@ -315,10 +333,11 @@ impl Shim {
             init_exit: None,
             exit: None,
             flush_deadline: None,
+            shed_at: None,
             clients: Vec::new(),
             execs: Vec::new(),
             next_id: 1,
-            buf: vec![0; BUF],
+            buf: p.buf,
             pollfds: Vec::new(),
             tags: Vec::new(),
         }
@@ -335,7 +354,7 @@ impl Shim {
                 }
             }
             self.build_poll_set();
-            let timeout = if self.init_exit.is_some()
+            let mut timeout = if self.init_exit.is_some()
                 || self.flush_deadline.is_some()
                 || self.execs.iter().any(|e| e.exit.is_some())
             {
@@ -343,6 +362,11 @@ impl Shim {
             } else {
                 -1
             };
+            if let Some(at) = self.shed_at {
+                let ms = at.saturating_duration_since(Instant::now()).as_millis();
+                let ms = i32::try_from(ms).unwrap_or(i32::MAX).max(1);
+                timeout = if timeout < 0 { ms } else { timeout.min(ms) };
+            }
             let n = self.pollfds.len() as libc::nfds_t;
             // SAFETY: `pollfds` is a valid, exclusively borrowed array of `n`
             // pollfd structs for the duration of the call.
@@ -573,6 +597,12 @@ impl Shim {
     /// Finishes processes whose output is drained (or whose drain timed out).
     fn step_timers(&mut self) {
         let now = Instant::now();
+        if self.shed_at.is_some_and(|at| now >= at) {
+            self.shed_at = None;
+            if self.exit.is_none() {
+                self.shed();
+            }
+        }
         let mut i = 0;
         while i < self.execs.len() {
             let e = &self.execs[i];
@@ -612,23 +642,42 @@ impl Shim {
             c.input_open = false;
             c.pending.clear();
         }
+        // Health checks exec often: give back what this exec touched as
+        // soon as its client has the exit frame (the next turns of the loop
+        // flush and close it), not after a delay.
+        self.shed_at = Some(Instant::now());
+    }
+
+    /// Gives back what serving requests touched: the read buffer's pages
+    /// and [`sys::shed_memory`].
+    fn shed(&mut self) {
+        self.buf.discard();
+        sys::shed_memory();
     }
 
     fn finish_init(&mut self, code: i32) {
         self.init_io = Io::default();
-        self.log.finish();
+        // Before the cgroup goes.
         let oom = runtime::oom_kill_count(&self.cgroups_path) > 0;
+        // The delete runs in a child while the log is synced.
+        let (id, root, cg) = (&self.cfg.id, &self.cfg.runtime_root, &self.cgroups_path);
+        let kill_all = !self.own_pid_ns;
+        let delete = self
+            .container
+            .then(|| runtime::start_delete(id, root, cg, kill_all));
+        self.log.finish();
+        let deleted = match delete {
+            None => Ok(()),
+            Some(Ok(pending)) => pending.wait(),
+            // No child: delete here.
+            Some(Err(_)) => runtime::delete(id, root, cg, kill_all),
+        };
         let mut error = None;
-        if let Err(e) = runtime::delete(
-            self.container.as_mut(),
-            &self.cfg.id,
-            &self.cfg.runtime_root,
-            &self.cgroups_path,
-        ) {
+        if let Err(e) = deleted {
             eprintln!("delete container: {e}");
             error = Some(format!("delete container: {e}"));
         }
-        self.container = None;
+        self.container = false;
         let st = ExitStatus {
             exit_code: code,
             oom_killed: oom,
@@ -959,6 +1008,9 @@ impl Shim {
     }
 
     fn request(&mut self, id: u64, r: Request) {
+        // Serving a request faults code and data back in; once the shim
+        // is idle again, it gives them back.
+        self.shed_at = Some(Instant::now() + SHED_AFTER);
         match r {
             Request::State => {
                 let status = if self.exit.is_some() {
@@ -980,18 +1032,15 @@ impl Shim {
                 );
             }
             Request::Start => {
-                let r = match (&mut self.container, self.status) {
-                    (Some(c), Status::Created) if self.init_exit.is_none() => {
-                        runtime::start(c).map_err(|e| e.to_string())
+                let r = match (self.container, self.status) {
+                    (true, Status::Created) if self.init_exit.is_none() => {
+                        runtime::start(&self.cfg.id, &self.cfg.runtime_root)
+                            .map_err(|e| e.to_string())
                     }
                     _ => Err("container is not in the created state".to_string()),
                 };
                 if r.is_ok() {
                     self.status = Status::Running;
-                    // Creating the container is done: the shim lives as long
-                    // as the container, one per container, so it gives back
-                    // what it needed only for that.
-                    crate::sys::shed_memory();
                 }
                 self.reply(id, r.map(|()| Reply::default()));
             }
@@ -1068,31 +1117,12 @@ impl Shim {
                 exec_id,
                 process,
                 stdin,
-            } => match self.exec(&exec_id, &process, stdin) {
-                Ok((pid, key)) => {
-                    // Like a create, an exec runs through libcontainer;
-                    // shed what only that needed (health checks exec often).
-                    crate::sys::shed_memory();
-                    if let Some(c) = self.clients.iter_mut().find(|c| c.id == id) {
-                        c.push_line(&Reply {
-                            pid: Some(pid),
-                            ..Reply::default()
-                        });
-                        c.kind = Kind::Exec(key);
-                        c.stdin = stdin.then_some(Target::Exec(key));
-                        if !stdin {
-                            c.pending.clear();
-                        }
-                    }
-                    if let Some(e) = self.execs.iter_mut().find(|e| e.key == key) {
-                        e.client = Some(id);
-                    }
-                    if stdin {
-                        self.write_pending(id);
-                    }
-                }
-                Err(e) => self.reply(id, Err(e)),
-            },
+            } => {
+                // The exec's process moves into the container's cgroups:
+                // start the kernel's grace period for that now.
+                sys::prime_cgroup_moves();
+                self.exec_request(id, &exec_id, &process, stdin);
+            }
             Request::ExecKill { exec_id, signal } => {
                 let r = match self.execs.iter().find(|e| e.id == exec_id) {
                     Some(e) if e.exit.is_none() => {
@@ -1110,9 +1140,10 @@ impl Shim {
                 self.reply(id, r);
             }
             Request::Pause => {
-                let r = match (&mut self.container, self.status) {
-                    (Some(c), Status::Running) if self.init_exit.is_none() => {
-                        runtime::pause(c).map_err(|e| e.to_string())
+                let r = match (self.container, self.status) {
+                    (true, Status::Running) if self.init_exit.is_none() => {
+                        runtime::pause(&self.cfg.id, &self.cfg.runtime_root)
+                            .map_err(|e| e.to_string())
                     }
                     (_, Status::Paused) => Err("container is already paused".to_string()),
                     _ => Err("container not running".to_string()),
@@ -1123,16 +1154,41 @@ impl Shim {
                 self.reply(id, r.map(|()| Reply::default()));
             }
             Request::Resume => {
-                let r = match (&mut self.container, self.status) {
-                    (Some(c), Status::Paused) => runtime::resume(c).map_err(|e| e.to_string()),
+                let r = match (self.container, self.status) {
+                    (true, Status::Paused) => runtime::resume(&self.cfg.id, &self.cfg.runtime_root)
+                        .map_err(|e| e.to_string()),
                     _ => Err("container is not paused".to_string()),
                 };
                 if r.is_ok() {
                     self.status = Status::Running;
-                    crate::sys::shed_memory();
                 }
                 self.reply(id, r.map(|()| Reply::default()));
             }
+        }
+    }
+
+    fn exec_request(&mut self, id: u64, exec_id: &str, process: &serde_json::Value, stdin: bool) {
+        match self.exec(exec_id, process, stdin) {
+            Ok((pid, key)) => {
+                if let Some(c) = self.clients.iter_mut().find(|c| c.id == id) {
+                    c.push_line(&Reply {
+                        pid: Some(pid),
+                        ..Reply::default()
+                    });
+                    c.kind = Kind::Exec(key);
+                    c.stdin = stdin.then_some(Target::Exec(key));
+                    if !stdin {
+                        c.pending.clear();
+                    }
+                }
+                if let Some(e) = self.execs.iter_mut().find(|e| e.key == key) {
+                    e.client = Some(id);
+                }
+                if stdin {
+                    self.write_pending(id);
+                }
+            }
+            Err(e) => self.reply(id, Err(e)),
         }
     }
 
@@ -1141,22 +1197,20 @@ impl Shim {
             return Err("container not running".to_string());
         }
         if all {
-            let c = self
-                .container
-                .as_mut()
-                .ok_or_else(|| "container not running".to_string())?;
-            return runtime::kill_all(c, signal).map_err(|e| e.to_string());
+            if !self.container {
+                return Err("container not running".to_string());
+            }
+            return runtime::kill_all(&self.cfg.id, &self.cfg.runtime_root, signal)
+                .map_err(|e| e.to_string());
         }
         // SAFETY: kill(2) on the init, which we have not reaped.
         let rc = unsafe { libc::kill(self.init_pid, signal) };
         if rc != 0 {
             return Err(format!("kill: {}", Errno::last()));
         }
-        if signal == libc::SIGKILL && self.status == Status::Paused {
-            if let Some(c) = self.container.as_mut() {
-                let _ = runtime::resume(c);
-                self.status = Status::Running;
-            }
+        if signal == libc::SIGKILL && self.status == Status::Paused && self.container {
+            let _ = runtime::resume(&self.cfg.id, &self.cfg.runtime_root);
+            self.status = Status::Running;
         }
         Ok(())
     }

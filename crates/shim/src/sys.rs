@@ -115,6 +115,64 @@ pub(crate) fn setup_process() -> Result<SignalFd, SysError> {
         .map_err(call("create signalfd"))
 }
 
+/// Starts, in a child process, the wait the kernel makes the first
+/// process to change cgroups after a quiet spell, so that the container's
+/// own move (libcgroups, in the create that follows) finds it over.
+///
+/// Writing to a `cgroup.procs` file takes the kernel's global
+/// cgroup_threadgroup_rwsem for writing; a writer after a quiet spell
+/// waits for an RCU grace period (`rcu_sync_enter`: about 10 ms at
+/// HZ=250, more at HZ=100), and the semaphore stays writer-ready for about
+/// one grace period after the last writer. The child moves itself into
+/// the cgroup it is already in (nothing changes) while the shim reads its
+/// configuration and libcontainer prepares; the container's move then
+/// waits for what is left of that grace period, or not at all. The child
+/// is reaped by the event loop like any other.
+pub(crate) fn prime_cgroup_moves() {
+    // SAFETY: the shim is single-threaded; the child only reads
+    // /proc/self/cgroup, writes one file and _exits.
+    if let Ok(nix::unistd::ForkResult::Child) = unsafe { nix::unistd::fork() } {
+        move_to_own_cgroup();
+        // SAFETY: _exit ends the child at once, as intended.
+        unsafe { libc::_exit(0) }
+    }
+}
+
+/// Moves this process into the cgroup it is already in (see
+/// [`prime_cgroup_moves`]); blocks for up to a grace period.
+pub(crate) fn move_to_own_cgroup() {
+    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    for f in own_cgroup_procs_files(&text) {
+        if std::fs::write(&f, "0").is_ok() {
+            break;
+        }
+    }
+}
+
+/// The `cgroup.procs` files of the cgroups in `/proc/self/cgroup` text,
+/// under /sys/fs/cgroup (v1 hierarchies, then the v2 or hybrid unified one).
+fn own_cgroup_procs_files(proc_self_cgroup: &str) -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut v1 = Vec::new();
+    let mut v2 = Vec::new();
+    for line in proc_self_cgroup.lines() {
+        let mut f = line.splitn(3, ':');
+        let (Some(_), Some(ctrls), Some(path)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        let rel = path.trim_start_matches('/');
+        if ctrls.is_empty() {
+            v2.push(root.join(rel).join("cgroup.procs"));
+            v2.push(root.join("unified").join(rel).join("cgroup.procs"));
+        } else {
+            let dir = ctrls.strip_prefix("name=").unwrap_or(ctrls);
+            v1.push(root.join(dir).join(rel).join("cgroup.procs"));
+        }
+    }
+    v1.extend(v2);
+    v1
+}
+
 /// Undoes [`setup_process`]'s signal state; runs in the container's process
 /// right before it executes the workload.
 pub(crate) fn reset_signals_for_exec() {
@@ -203,7 +261,8 @@ pub(crate) fn receive_pty(l: &UnixListener, timeout: Duration) -> Result<OwnedFd
     got.ok_or(SysError::NoPty)
 }
 
-fn wait_readable(fd: RawFd, timeout: Duration) -> bool {
+/// Waits up to `timeout` for `fd` to be readable (or hung up).
+pub(crate) fn wait_readable(fd: RawFd, timeout: Duration) -> bool {
     let mut p = libc::pollfd {
         fd,
         events: libc::POLLIN,
@@ -275,6 +334,44 @@ mod tests {
     }
 
     #[test]
+    fn own_cgroup_files_cover_v1_named_and_v2_hierarchies() {
+        let text = "12:pids:/system.slice/balena.service\n\
+                    3:cpu,cpuacct:/\n\
+                    1:name=systemd:/system.slice/balena.service\n\
+                    0::/system.slice/balena.service\n";
+        let files: Vec<String> = own_cgroup_procs_files(text)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        assert_eq!(
+            files,
+            [
+                "/sys/fs/cgroup/pids/system.slice/balena.service/cgroup.procs",
+                "/sys/fs/cgroup/cpu,cpuacct/cgroup.procs",
+                "/sys/fs/cgroup/systemd/system.slice/balena.service/cgroup.procs",
+                "/sys/fs/cgroup/system.slice/balena.service/cgroup.procs",
+                "/sys/fs/cgroup/unified/system.slice/balena.service/cgroup.procs",
+            ]
+        );
+    }
+
+    #[test]
+    fn page_buffers_read_back_and_discard_to_zero() {
+        let mut b = PageBuf::new(32 * 1024).unwrap();
+        assert_eq!(b.len(), 32 * 1024);
+        b[..5].copy_from_slice(b"hello");
+        b[32 * 1024 - 1] = 7;
+        assert_eq!(&b[..5], b"hello");
+        b.discard();
+        assert!(b.iter().all(|x| *x == 0));
+        let mut empty = PageBuf::default();
+        empty.discard();
+        assert!(empty.is_empty());
+        let taken = std::mem::take(&mut b);
+        assert_eq!((taken.len(), b.len()), (32 * 1024, 0));
+    }
+
+    #[test]
     fn set_nonblocking_sets_the_flag() {
         let (r, _w) = nix::unistd::pipe().unwrap();
         set_nonblocking(r.as_raw_fd()).unwrap();
@@ -283,20 +380,125 @@ mod tests {
     }
 }
 
-/// Gives back memory the shim only needed to create the container: free
-/// heap (`malloc_trim`), and this process's references to clean,
-/// file-backed pages (the code and read-only data of libcontainer,
-/// libseccomp, serde...). Those stay in the page cache, shared, and fault
-/// back in if used again; the event loop touches little of them, so the
-/// shim's resident (and proportional) size drops to what it really uses.
+/// Scratch memory straight from mmap, for the event loop's read buffer:
+/// its pages exist only once written, and [`PageBuf::discard`] gives them
+/// back. From the heap, a buffer stays resident for the shim's whole life.
+pub(crate) struct PageBuf {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+impl Default for PageBuf {
+    /// An empty buffer (no mapping), to swap in while the real one is lent.
+    fn default() -> Self {
+        PageBuf {
+            ptr: std::ptr::NonNull::dangling(),
+            len: 0,
+        }
+    }
+}
+
+impl PageBuf {
+    /// Maps `len` bytes of zeroed, private anonymous memory.
+    pub(crate) fn new(len: usize) -> io::Result<PageBuf> {
+        // SAFETY: a new private anonymous mapping at an address the kernel
+        // chooses; it overlaps nothing of ours.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = std::ptr::NonNull::new(p.cast::<u8>()).ok_or(io::ErrorKind::OutOfMemory)?;
+        Ok(PageBuf { ptr, len })
+    }
+
+    /// Gives the pages back; the contents read as zeros afterwards.
+    pub(crate) fn discard(&mut self) {
+        if self.len > 0 {
+            // SAFETY: MADV_DONTNEED on exactly our own private anonymous
+            // mapping; nothing borrows it (&mut self), and its bytes are
+            // scratch whose value no one needs.
+            unsafe {
+                libc::madvise(self.ptr.as_ptr().cast(), self.len, libc::MADV_DONTNEED);
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for PageBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: `ptr` is our mapping of `len` readable bytes (or dangling
+        // with len 0), alive as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for PageBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in deref, and `&mut self` makes the borrow unique.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for PageBuf {
+    fn drop(&mut self) {
+        if self.len > 0 {
+            // SAFETY: unmaps exactly the mapping `new` made; no borrow of
+            // it outlives `self`.
+            unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+        }
+    }
+}
+
+/// Gives back memory the shim used only for what it just did (start-up, a
+/// request, an exec): free heap (`malloc_trim`), stack below the current
+/// frame, and this process's references to file-backed pages that are
+/// still the file's (code, read-only data, the unrelocated part of
+/// RELRO). Those stay in the page cache, shared, and fault back in if used
+/// again; the idle event loop touches little of them, so the shim's
+/// resident (and proportional) size drops to what it really uses.
 pub(crate) fn shed_memory() {
+    // /proc/self/smaps is read line by line: read whole, it would be a
+    // string of tens of KiB on the heap that malloc keeps afterwards.
+    let mut scan = SmapsScan::default();
+    if let Ok(f) = File::open("/proc/self/smaps") {
+        let mut r = io::BufReader::with_capacity(4096, f);
+        let mut line = String::new();
+        while matches!(io::BufRead::read_line(&mut r, &mut line), Ok(n) if n > 0) {
+            scan.line(&line);
+            line.clear();
+        }
+    }
+    if !scan.mixed.is_empty() {
+        if let Ok(pagemap) = File::open("/proc/self/pagemap") {
+            for &(start, end) in &scan.mixed {
+                drop_file_pages(&pagemap, start, end);
+            }
+        }
+    }
+    // The code mappings go last, with as little code as possible after
+    // them (what runs after faults its pages back in, 64 KiB at a time):
+    // their ranges move to the stack, the heap is trimmed first.
+    let mut clean = [(0usize, 0usize); 64];
+    let n = scan.clean.len().min(clean.len());
+    clean[..n].copy_from_slice(&scan.clean[..n]);
+    let stack_start = scan.stack_start;
+    drop(scan);
     // SAFETY: malloc_trim only returns free heap pages to the kernel.
     unsafe { libc::malloc_trim(0) };
-    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
-        return;
-    };
-    trim_stack(&smaps);
-    for (start, end) in clean_file_mappings(&smaps) {
+    if let Some(start) = stack_start {
+        trim_stack(start);
+    }
+    for &(start, end) in &clean[..n] {
         // SAFETY: MADV_DONTNEED on a whole read-only, file-backed private
         // mapping of this process that holds no private (copied) page: its
         // pages are dropped from our page tables and re-read from the file
@@ -308,23 +510,65 @@ pub(crate) fn shed_memory() {
     }
 }
 
-/// Drops the stack pages below the current frame (creating the container
-/// runs deep in libcontainer; the event loop does not). Stack below the
-/// stack pointer holds nothing live: the shim has no signal handlers (it
-/// takes signals through a signalfd), and a margin is kept anyway.
-fn trim_stack(smaps: &str) {
+/// In a read-only private file mapping [start, end) that holds some
+/// copied (anonymous) pages, drops the pages that are still the file's,
+/// as `/proc/self/pagemap` tells: present and file-backed (bit 61).
+fn drop_file_pages(pagemap: &File, start: usize, end: usize) {
+    use std::os::unix::fs::FileExt;
+    const PAGE: usize = 4096;
+    const PRESENT: u64 = 1 << 63;
+    const FILE_PAGE: u64 = 1 << 61;
+    // 512 entries (2 MiB of mapping) at a time, on the stack.
+    let mut entries = [0u8; 512 * 8];
+    let mut addr = start;
+    while addr < end {
+        let pages = ((end - addr) / PAGE).min(512);
+        let buf = &mut entries[..pages * 8];
+        if pagemap
+            .read_exact_at(buf, (addr / PAGE * 8) as u64)
+            .is_err()
+        {
+            return;
+        }
+        let mut run: Option<usize> = None;
+        for i in 0..=pages {
+            let file = i < pages && {
+                let e = u64::from_le_bytes(buf[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+                e & PRESENT != 0 && e & FILE_PAGE != 0
+            };
+            match (file, run) {
+                (true, None) => run = Some(i),
+                (false, Some(first)) => {
+                    // SAFETY: MADV_DONTNEED on pages of a read-only private
+                    // file mapping of ours that pagemap shows are the
+                    // file's own (not copied): they are re-read from the
+                    // file on the next access, unchanged. A read-only
+                    // mapping cannot copy a page between the check and
+                    // here (that takes a write).
+                    unsafe {
+                        libc::madvise(
+                            (addr + first * PAGE) as *mut libc::c_void,
+                            (i - first) * PAGE,
+                            libc::MADV_DONTNEED,
+                        );
+                    }
+                    run = None;
+                }
+                _ => {}
+            }
+        }
+        addr += pages * PAGE;
+    }
+}
+
+/// Drops the stack pages below the current frame (the start-up path runs
+/// deeper than the event loop). Stack below the stack pointer holds
+/// nothing live: the shim has no signal handlers (it takes signals through
+/// a signalfd), and a margin is kept anyway.
+fn trim_stack(start: usize) {
     const MARGIN: usize = 4 * 1024;
     let marker = 0u8;
     let sp = std::hint::black_box(&marker) as *const u8 as usize;
-    let Some(start) = smaps.lines().find_map(|l| {
-        let (range, rest) = l.split_once(' ')?;
-        if !rest.trim_end().ends_with("[stack]") {
-            return None;
-        }
-        usize::from_str_radix(range.split_once('-')?.0, 16).ok()
-    }) else {
-        return;
-    };
     let end = (sp.saturating_sub(MARGIN)) & !0xfff;
     if end > start {
         // SAFETY: [start, end) is the part of our own stack mapping more
@@ -336,16 +580,26 @@ fn trim_stack(smaps: &str) {
     }
 }
 
-/// Read-only private file mappings without anonymous (copied-on-write)
-/// pages, from `/proc/self/smaps`. Relocated read-only data (RELRO: GOTs
-/// the loader wrote, then protected) has anonymous pages and is skipped:
-/// dropping it would bring back the file's unrelocated bytes.
-fn clean_file_mappings(smaps: &str) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut cur: Option<(usize, usize)> = None;
-    for line in smaps.lines() {
+/// What [`shed_memory`] needs from `/proc/self/smaps`, fed line by line:
+/// read-only private file mappings without anonymous (copied-on-write)
+/// pages (`clean`), those with some (`mixed`), and where the stack mapping
+/// starts. Relocated read-only data (RELRO: GOTs the loader wrote, then
+/// protected) has anonymous pages: dropping them would bring back the
+/// file's unrelocated bytes, so only its file pages are dropped
+/// ([`drop_file_pages`]).
+#[derive(Default)]
+struct SmapsScan {
+    clean: Vec<(usize, usize)>,
+    mixed: Vec<(usize, usize)>,
+    stack_start: Option<usize>,
+    /// The current read-only private file mapping, until its Anonymous line.
+    cur: Option<(usize, usize)>,
+}
+
+impl SmapsScan {
+    fn line(&mut self, line: &str) {
         let mut f = line.split_whitespace();
-        let Some(first) = f.next() else { continue };
+        let Some(first) = f.next() else { return };
         if let Some((a, b)) = first.split_once('-') {
             if let (Ok(start), Ok(end)) =
                 (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
@@ -353,20 +607,24 @@ fn clean_file_mappings(smaps: &str) -> Vec<(usize, usize)> {
                 // A mapping header: "start-end perms offset dev inode path".
                 let perms = f.next().unwrap_or("");
                 let path = f.nth(3).unwrap_or("");
-                cur = (path.starts_with('/') && !perms.contains('w') && perms.ends_with('p'))
+                if path == "[stack]" {
+                    self.stack_start = Some(start);
+                }
+                self.cur = (path.starts_with('/') && !perms.contains('w') && perms.ends_with('p'))
                     .then_some((start, end));
-                continue;
+                return;
             }
         }
         if first == "Anonymous:" {
-            if let Some(m) = cur.take() {
+            if let Some(m) = self.cur.take() {
                 if f.next() == Some("0") {
-                    out.push(m);
+                    self.clean.push(m);
+                } else {
+                    self.mixed.push(m);
                 }
             }
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -387,20 +645,38 @@ Anonymous:            16 kB
 Anonymous:             0 kB
 7f0000002000-7f0000003000 r--p 00000000 08:01 13 /usr/lib/libc.so.6
 Anonymous:             0 kB
+7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0 [stack]
+Anonymous:            20 kB
 ";
+        let mut scan = SmapsScan::default();
+        for l in smaps.lines() {
+            scan.line(l);
+        }
         assert_eq!(
-            clean_file_mappings(smaps),
+            scan.clean,
             vec![(0x400000, 0x500000), (0x7f0000002000, 0x7f0000003000)]
         );
+        assert_eq!(scan.mixed, vec![(0x500000, 0x510000)]);
+        assert_eq!(scan.stack_start, Some(0x7ffd_0000_0000));
     }
 
     #[test]
     fn shedding_keeps_the_process_working() {
         let before = std::fs::read_to_string("/proc/self/status").unwrap();
+        static WORDS: &[&str] = &["relocated", "read-only", "pointers"];
+        let f: fn(&str) -> usize = str::len;
         shed_memory();
-        // Code, read-only data and relocated pointers still work.
+        // Code, read-only data and relocated pointers (RELRO, partly
+        // dropped) still work.
         let v: Vec<String> = (0..100).map(|i| format!("{i}")).collect();
         assert_eq!(v.join(",").len(), 289);
+        assert_eq!(
+            std::hint::black_box(WORDS).join(" "),
+            "relocated read-only pointers"
+        );
+        assert_eq!(std::hint::black_box(f)("four"), 4);
+        let d: Box<dyn std::fmt::Display> = Box::new(42);
+        assert_eq!(d.to_string(), "42");
         let after = std::fs::read_to_string("/proc/self/status").unwrap();
         assert!(before.contains("VmRSS") && after.contains("VmRSS"));
     }

@@ -22,6 +22,8 @@ struct Opts {
     stdin_once: bool,
     pid_ns: bool,
     memory: Option<i64>,
+    /// Docker's default capabilities and seccomp profile.
+    docker_security: bool,
 }
 
 impl Opts {
@@ -33,6 +35,7 @@ impl Opts {
             stdin_once: false,
             pid_ns: true,
             memory: None,
+            docker_security: false,
         }
     }
 }
@@ -67,6 +70,7 @@ fn rootfs(dir: &Path) -> PathBuf {
     std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
     for l in [
         "sh", "echo", "cat", "sleep", "true", "false", "id", "stty", "tty", "kill", "yes", "head",
+        "unshare",
     ] {
         symlink("busybox", root.join("bin").join(l)).unwrap();
     }
@@ -99,7 +103,14 @@ fn start(o: Opts) -> Harness {
     if let Some(m) = o.memory {
         linux["resources"] = json!({"memory": {"limit": m, "swap": m}});
     }
-    let config = json!({
+    if o.docker_security {
+        let caps: Vec<String> = spec::DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
+        let profile =
+            spec::seccomp_profile(spec::DEFAULT_PROFILE_JSON, &caps, std::env::consts::ARCH)
+                .unwrap();
+        linux["seccomp"] = serde_json::to_value(profile).unwrap();
+    }
+    let mut config = json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": o.tty,
@@ -119,6 +130,9 @@ fn start(o: Opts) -> Harness {
         ],
         "linux": linux,
     });
+    if o.docker_security {
+        config["process"]["capabilities"] = docker_caps();
+    }
     let bundle = dir.path().join("bundle");
     std::fs::write(
         bundle.join("config.json"),
@@ -393,6 +407,44 @@ fn sigterm_gives_143_and_kill_after_exit_is_refused() {
 }
 
 #[test]
+fn processes_left_by_the_init_die_with_or_without_a_pid_namespace() {
+    for pid_ns in [false, true] {
+        let mut h = start(Opts {
+            pid_ns,
+            ..Opts::new(&["sh", "-c", "sleep 1000 & echo $!; exit 3"])
+        });
+        let (_s, mut r, _) =
+            h.send(json!({"op":"attach","stdin":false,"stdout":true,"stderr":true}));
+        let w = h.start_wait();
+        h.ok(json!({"op":"start"}));
+        let (out, _, _) = read_frames(&mut r, |o, _| o.contains('\n'));
+        assert_eq!(finish_wait(w).exit_code, 3, "pid_ns {pid_ns}");
+        // Without a pid namespace the kernel leaves the sleep running (and
+        // shows its pid as ours): the shim kills it at the exit.
+        if !pid_ns {
+            let pid: i32 = out.trim().parse().unwrap();
+            let gone = |p: i32| {
+                std::fs::read_to_string(format!("/proc/{p}/stat"))
+                    .map(|s| {
+                        s.rsplit(')')
+                            .next()
+                            .unwrap_or("")
+                            .trim_start()
+                            .starts_with('Z')
+                    })
+                    .unwrap_or(true)
+            };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !gone(pid) {
+                assert!(Instant::now() < deadline, "leftover sleep {pid} still runs");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        h.assert_clean();
+    }
+}
+
+#[test]
 fn tty_output_and_resize() {
     let mut h = start(Opts {
         tty: true,
@@ -413,6 +465,91 @@ fn tty_output_and_resize() {
     let log = h.log_text();
     assert!(log.contains("30 90"), "{log}");
     assert!(!log.contains("\"stderr\""), "{log}");
+    h.assert_clean();
+}
+
+/// Docker's default capability sets.
+fn docker_caps() -> Value {
+    let caps = spec::DEFAULT_CAPS;
+    json!({"bounding": caps, "effective": caps, "permitted": caps})
+}
+
+/// The status fields of `cat /proc/self/status` output.
+fn status_fields(out: &str) -> std::collections::BTreeMap<String, String> {
+    out.lines()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(k, _)| {
+            [
+                "Seccomp",
+                "Seccomp_filters",
+                "CapEff",
+                "CapPrm",
+                "CapBnd",
+                "NoNewPrivs",
+            ]
+            .contains(k)
+        })
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn docker_seccomp_and_capabilities_for_the_init_and_every_exec() {
+    // Docker's default capabilities, as /proc shows them.
+    const CAPS: &str = "00000000a80425fb";
+    let mut h = start(Opts {
+        docker_security: true,
+        ..Opts::new(&["sh", "-c", "cat /proc/self/status; exec sleep 1000"])
+    });
+    let (_s, mut r, _) = h.send(json!({"op":"attach","stdin":false,"stdout":true,"stderr":true}));
+    h.ok(json!({"op":"start"}));
+    let (out, _, _) = read_frames(&mut r, |o, _| {
+        o.contains("NoNewPrivs") && o.contains("Seccomp_filters")
+    });
+    let init = status_fields(&out);
+    assert_eq!(init["Seccomp"], "2", "{out}");
+    assert_eq!(init["Seccomp_filters"], "1", "{out}");
+    assert_eq!(init["CapEff"], CAPS);
+    assert_eq!(init["CapPrm"], CAPS);
+    assert_eq!(init["CapBnd"], CAPS);
+    assert_eq!(init["NoNewPrivs"], "0");
+    // libcontainer got the spec without the profile; the engine's bundle
+    // is untouched.
+    let rt: Value =
+        serde_json::from_slice(&std::fs::read(h.state.join("runtime-bundle/config.json")).unwrap())
+            .unwrap();
+    assert!(rt["linux"].get("seccomp").is_none(), "{rt}");
+    let ours: Value =
+        serde_json::from_slice(&std::fs::read(h.cfg.bundle.join("config.json")).unwrap()).unwrap();
+    assert!(ours["linux"].get("seccomp").is_some());
+
+    // An exec gets the same filter and capabilities (libcontainer alone
+    // would give it no filter).
+    let mut p = process(&["cat", "/proc/self/status"], false);
+    p["capabilities"] = docker_caps();
+    let (_s, mut r, reply) = h.send(json!({
+        "op":"exec","exec_id":"sec1","stdin":false, "process": p,
+    }));
+    assert_eq!(reply.error, None);
+    let (out, _, exit) = read_frames(&mut r, |_, _| false);
+    assert_eq!(exit.unwrap().exit_code, 0);
+    assert_eq!(status_fields(&out), init, "{out}");
+
+    // Denied by the profile, not by capabilities: `unshare -U` (a user
+    // namespace needs no capability; Docker's profile refuses unshare
+    // without CAP_SYS_ADMIN).
+    let mut p = process(&["unshare", "-U", "true"], false);
+    p["capabilities"] = docker_caps();
+    let (_s, mut r, _) = h.send(json!({
+        "op":"exec","exec_id":"sec2","stdin":false, "process": p,
+    }));
+    let (_, err, exit) = read_frames(&mut r, |_, _| false);
+    assert_ne!(exit.unwrap().exit_code, 0, "{err}");
+    assert!(err.contains("Operation not permitted"), "{err}");
+
+    let w = h.start_wait();
+    h.ok(json!({"op":"kill","signal":9}));
+    assert_eq!(finish_wait(w).exit_code, 137);
     h.assert_clean();
 }
 

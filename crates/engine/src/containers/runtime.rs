@@ -498,6 +498,10 @@ impl Containers {
             }
             _ => {}
         }
+        // The container's first cgroup move waits for a kernel grace period
+        // (~10 ms); start it now, while the bundle is prepared and the shim
+        // starts (shim::prime_cgroup_moves).
+        drop(tokio::task::spawn_blocking(shim::prime_cgroup_moves));
         // Networking first: the spec names the namespace it makes.
         let nets = self.networks.clone();
         let rec2 = rec.clone();
