@@ -361,80 +361,28 @@ impl Networks {
                 continue;
             }
             user_defined |= !net.is_predefined();
-            let b = net.bridge_settings()?;
-            let want = match settings
-                .ipam_config
-                .as_ref()
-                .map(|c| c.ipv4_address.as_str())
-            {
-                Some(a) if !a.is_empty() => Some(a.parse::<Ipv4Addr>().map_err(|_| {
-                    EngineError::InvalidArgument(format!("invalid IPv4 address: {a}"))
-                })?),
-                _ => None,
-            };
-            let ip = {
-                let mut inner = lock(&self.inner);
-                let n = inner
-                    .nets
-                    .get_mut(&net.id)
-                    .ok_or_else(|| super::not_found(name))?;
-                let pool = n.pool.as_mut().ok_or_else(|| super::not_found(name))?;
-                pool.allocate(want).map_err(|e| match want {
-                    Some(_) => EngineError::Conflict(e.to_string()),
-                    None => EngineError::InvalidArgument(format!("{e}: {} ({})", net.name, net.id)),
-                })?
-            };
-            let mac = match rec
+            let mac = rec
                 .config
                 .mac_address
                 .as_deref()
-                .filter(|m| !m.is_empty() && i == 0)
-            {
-                Some(m) => network::ipam::parse_mac(m)
-                    .map_err(|e| EngineError::InvalidArgument(e.to_string()))?,
-                None => network::ipam::mac_from_ip(ip),
-            };
-            let host_veth = network::link::random_veth_name().map_err(net_err("name a veth"))?;
-            let ifname = format!("eth{i}");
-            let gw = (!net.internal && !gateway_set).then_some(b.gateway);
-            gateway_set |= gw.is_some();
-            let spec = network::link::EndpointSpec {
-                host_ifname: host_veth.clone(),
-                bridge: b.bridge.clone(),
-                netns: netns.to_path_buf(),
-                ifname: ifname.clone(),
+                .filter(|m| !m.is_empty() && i == 0);
+            let with_gateway = !net.internal && !gateway_set;
+            gateway_set |= with_gateway;
+            let ep = self.attach_one(
+                rec,
+                &net,
+                settings,
+                netns,
+                format!("eth{i}"),
                 mac,
-                addr: Ipv4Net::new(ip, b.subnet.prefix_len())
-                    .map_err(|e| EngineError::InvalidArgument(e.to_string()))?,
-                gateway: gw,
-                mtu: b.mtu,
-                hairpin: !self.cfg.bridge.userland_proxy,
-            };
-            if let Err(e) = network::link::attach_endpoint(&spec) {
-                let mut inner = lock(&self.inner);
-                if let Some(p) = inner.nets.get_mut(&net.id).and_then(|n| n.pool.as_mut()) {
-                    p.release(ip);
-                }
-                return Err(net_err(format!("attach {cname} to network {}", net.name))(
-                    e,
-                ));
-            }
-            let endpoint_id = crate::new_id();
-            settings.network_id = net.id.clone();
-            settings.endpoint_id = endpoint_id.clone();
-            settings.gateway = if net.internal {
-                String::new()
-            } else {
-                b.gateway.to_string()
-            };
-            settings.ip_address = ip.to_string();
-            settings.ip_prefix_len = b.subnet.prefix_len();
-            settings.mac_address = network::ipam::format_mac(&mac);
-            rt.endpoints
-                .insert(net.id.clone(), EndpointRuntime { host_veth, ifname });
-            self.register(&net, &rec.id, &cname, settings);
+                with_gateway,
+            )?;
+            rt.endpoints.insert(net.id.clone(), ep);
             if *name == primary {
-                primary_ep = Some((ip, b, net.internal));
+                let ip = settings.ip_address.parse::<Ipv4Addr>().map_err(|_| {
+                    EngineError::Corrupt(format!("endpoint address {:?}", settings.ip_address))
+                })?;
+                primary_ep = Some((ip, net.bridge_settings()?, net.internal));
             }
         }
         if let Some((ip, b, internal)) = primary_ep {
@@ -814,6 +762,36 @@ impl Networks {
                 "container has no network namespace of its own to connect".into(),
             ));
         }
+        let used: std::collections::BTreeSet<&str> = rec
+            .net
+            .endpoints
+            .values()
+            .map(|e| e.ifname.as_str())
+            .collect();
+        let ifname = (0..64)
+            .map(|i| format!("eth{i}"))
+            .find(|n| !used.contains(n.as_str()))
+            .unwrap_or_else(|| "eth64".into());
+        let ep = self.attach_one(rec, net, &mut settings, &netns, ifname, None, false)?;
+        Ok((settings, ep))
+    }
+
+    /// One endpoint: an address from the network's pool (the static one if
+    /// asked), Docker's MAC unless `mac` is given, a veth into `netns` as
+    /// `ifname` (with the default route when `with_gateway`); fills in
+    /// `settings` and registers the endpoint. Undoes the allocation on
+    /// failure. Blocking.
+    #[allow(clippy::too_many_arguments)]
+    fn attach_one(
+        &self,
+        rec: &Record,
+        net: &super::NetRecord,
+        settings: &mut EndpointSettings,
+        netns: &Path,
+        ifname: String,
+        mac: Option<&str>,
+        with_gateway: bool,
+    ) -> Result<EndpointRuntime, EngineError> {
         let b = net.bridge_settings()?;
         let want =
             match settings
@@ -833,34 +811,12 @@ impl Networks {
                 .get_mut(&net.id)
                 .and_then(|n| n.pool.as_mut())
                 .ok_or_else(|| super::not_found(&net.name))?;
-            pool.allocate(want)
-                .map_err(|e| EngineError::Conflict(e.to_string()))?
+            pool.allocate(want).map_err(|e| match want {
+                Some(_) => EngineError::Conflict(e.to_string()),
+                None => EngineError::InvalidArgument(format!("{e}: {} ({})", net.name, net.id)),
+            })?
         };
-        let used: std::collections::BTreeSet<&str> = rec
-            .net
-            .endpoints
-            .values()
-            .map(|e| e.ifname.as_str())
-            .collect();
-        let ifname = (0..64)
-            .map(|i| format!("eth{i}"))
-            .find(|n| !used.contains(n.as_str()))
-            .unwrap_or_else(|| "eth64".into());
-        let host_veth = network::link::random_veth_name().map_err(net_err("name a veth"))?;
-        let mac = network::ipam::mac_from_ip(ip);
-        let spec = network::link::EndpointSpec {
-            host_ifname: host_veth.clone(),
-            bridge: b.bridge.clone(),
-            netns,
-            ifname: ifname.clone(),
-            mac,
-            addr: Ipv4Net::new(ip, b.subnet.prefix_len())
-                .map_err(|e| EngineError::InvalidArgument(e.to_string()))?,
-            gateway: None,
-            mtu: b.mtu,
-            hairpin: !self.cfg.bridge.userland_proxy,
-        };
-        if let Err(e) = network::link::attach_endpoint(&spec) {
+        let release = || {
             if let Some(p) = lock(&self.inner)
                 .nets
                 .get_mut(&net.id)
@@ -868,8 +824,42 @@ impl Networks {
             {
                 p.release(ip);
             }
-            return Err(net_err(format!("connect to network {}", net.name))(e));
-        }
+        };
+        let mac = match mac.map(network::ipam::parse_mac) {
+            Some(Ok(m)) => m,
+            Some(Err(e)) => {
+                release();
+                return Err(EngineError::InvalidArgument(e.to_string()));
+            }
+            None => network::ipam::mac_from_ip(ip),
+        };
+        let cname = rec.name.trim_start_matches('/');
+        let made = network::link::random_veth_name()
+            .map_err(net_err("name a veth"))
+            .and_then(|host_veth| {
+                let spec = network::link::EndpointSpec {
+                    host_ifname: host_veth.clone(),
+                    bridge: b.bridge.clone(),
+                    netns: netns.to_path_buf(),
+                    ifname: ifname.clone(),
+                    mac,
+                    addr: Ipv4Net::new(ip, b.subnet.prefix_len())
+                        .map_err(|e| EngineError::InvalidArgument(e.to_string()))?,
+                    gateway: with_gateway.then_some(b.gateway),
+                    mtu: b.mtu,
+                    hairpin: !self.cfg.bridge.userland_proxy,
+                };
+                network::link::attach_endpoint(&spec)
+                    .map_err(net_err(format!("attach {cname} to network {}", net.name)))?;
+                Ok(host_veth)
+            });
+        let host_veth = match made {
+            Ok(v) => v,
+            Err(e) => {
+                release();
+                return Err(e);
+            }
+        };
         settings.network_id = net.id.clone();
         settings.endpoint_id = crate::new_id();
         settings.gateway = if net.internal {
@@ -880,9 +870,8 @@ impl Networks {
         settings.ip_address = ip.to_string();
         settings.ip_prefix_len = b.subnet.prefix_len();
         settings.mac_address = network::ipam::format_mac(&mac);
-        let cname = rec.name.trim_start_matches('/');
-        self.register(net, &rec.id, cname, &settings);
-        Ok((settings, EndpointRuntime { host_veth, ifname }))
+        self.register(net, &rec.id, cname, settings);
+        Ok(EndpointRuntime { host_veth, ifname })
     }
 
     /// Disconnects a running container from one network. Blocking.
