@@ -7,12 +7,14 @@
 //! - [`version`]: the API version type, the supported range, build facts.
 //! - [`types`]: request and response bodies (`/version`, `/info`, ...).
 //! - [`error`]: Docker's `{"message": "..."}` error body.
-//! - [`container`], [`image`], [`network`]: the bodies of those endpoints.
+//! - [`container`], [`image`], [`network`], [`events`]: the bodies of those
+//!   endpoints.
 //!
 //! Must not: depend on the engine, on HTTP crates or on tokio.
 
 pub mod container;
 pub mod error;
+pub mod events;
 pub mod image;
 pub mod network;
 pub mod progress;

@@ -19,6 +19,8 @@ use crate::EngineError;
 #[derive(Debug)]
 pub struct Images {
     store: Arc<Store>,
+    /// Where image events go.
+    pub(crate) events: Arc<crate::events::Events>,
     /// Held for tag, untag, delete and the last step of a pull, so a delete
     /// never races an image being recorded.
     changes: Mutex<()>,
@@ -78,9 +80,10 @@ fn unix_seconds(t: Option<&str>) -> i64 {
 }
 
 impl Images {
-    pub fn new(store: Arc<Store>) -> Self {
+    pub fn new(store: Arc<Store>, events: Arc<crate::events::Events>) -> Self {
         Self {
             store,
+            events,
             changes: Mutex::new(()),
             held: Arc::new(Mutex::new(HashMap::new())),
         }

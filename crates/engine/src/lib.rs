@@ -23,6 +23,7 @@ pub mod containers;
 pub mod delta_apply;
 pub mod delta_image;
 pub mod error;
+pub mod events;
 pub mod filters;
 pub mod images;
 pub mod mem;
@@ -34,7 +35,6 @@ pub mod shimexe;
 pub mod sysinfo;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 pub use config::EngineConfig;
@@ -49,8 +49,7 @@ pub struct Engine {
     /// The read-only store of `--delta-data-root`, where delta bases may
     /// also be found.
     delta_store: Option<Arc<store::Store>>,
-    /// Subscribers to `/events`; read by `/info`.
-    events_listeners: AtomicUsize,
+    events: Arc<events::Events>,
     containers: Arc<containers::Containers>,
     networks: Arc<networks::Networks>,
 }
@@ -106,10 +105,12 @@ impl Engine {
             (None, None) => None,
         };
         let store = Arc::new(store);
+        let events = events::Events::new();
         let networks = networks::Networks::open(networks::NetConfig {
             dir: config.data_root.join("network"),
             netns_dir: config.exec_root.join("netns"),
             bridge: config.bridge.clone(),
+            events: events.clone(),
         })?;
         let shim_exe = shimexe::ShimExe::open()?;
         let proxy_exe = shim_exe.path();
@@ -127,17 +128,18 @@ impl Engine {
             store.clone(),
             Some(shim_exe),
             networks.clone(),
+            events.clone(),
         )?;
         networks.bind(&containers, Some(proxy_exe));
         Ok(Self {
-            images: images::Images::new(store),
+            images: images::Images::new(store, events.clone()),
             containers,
             networks,
             registry,
             delta_store,
             config,
             id,
-            events_listeners: AtomicUsize::new(0),
+            events,
         })
     }
 
@@ -186,7 +188,12 @@ impl Engine {
     }
 
     pub fn events_listeners(&self) -> usize {
-        self.events_listeners.load(Ordering::Relaxed)
+        self.events.listeners()
+    }
+
+    /// The event bus (`GET /events`).
+    pub fn events(&self) -> &Arc<events::Events> {
+        &self.events
     }
 
     /// `GET /version`.

@@ -77,7 +77,12 @@ impl Containers {
             config: cfg,
             state: Mutex::new(ExecState::default()),
         });
+        let action = format!(
+            "exec_create: {}",
+            e.config.cmd.clone().unwrap_or_default().join(" ")
+        );
         lock(&self.execs).insert(id.clone(), e);
+        self.event(&rec, &action, &[("execID", id.clone())]);
         Ok(id)
     }
 
@@ -207,11 +212,29 @@ impl Containers {
             }
         };
         lock(&e.state).pid = i64::from(reply.pid.unwrap_or(0));
+        let rec = c.record();
+        let cmd = e.config.cmd.clone().unwrap_or_default().join(" ");
+        self.event(
+            &rec,
+            &format!("exec_start: {cmd}"),
+            &[("execID", e.id.clone())],
+        );
         let e3 = e.clone();
+        let this = self.clone();
         let on_exit: Box<dyn FnOnce(ExitStatus) + Send> = Box::new(move |st: ExitStatus| {
-            let mut s = lock(&e3.state);
-            s.running = false;
-            s.exit_code = Some(i64::from(st.exit_code));
+            {
+                let mut s = lock(&e3.state);
+                s.running = false;
+                s.exit_code = Some(i64::from(st.exit_code));
+            }
+            this.event(
+                &rec,
+                "exec_die",
+                &[
+                    ("execID", e3.id.clone()),
+                    ("exitCode", st.exit_code.to_string()),
+                ],
+            );
         });
         let tty = e.config.tty;
         let duplex = relay(stream, tty, Some(on_exit));

@@ -126,6 +126,7 @@ pub struct Containers {
     table: Mutex<Table>,
     execs: Mutex<HashMap<String, Arc<exec::Exec>>>,
     networks: Arc<crate::networks::Networks>,
+    events: Arc<crate::events::Events>,
 }
 
 fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> EngineError {
@@ -151,6 +152,7 @@ impl Containers {
         store: Arc<store::Store>,
         shim_exe: Option<ShimExe>,
         networks: Arc<crate::networks::Networks>,
+        events: Arc<crate::events::Events>,
     ) -> Result<Arc<Self>, EngineError> {
         for d in [&settings.root, &settings.exec_root, &settings.runtime_root] {
             std::fs::create_dir_all(d).map_err(io_err("create directory", d))?;
@@ -181,7 +183,21 @@ impl Containers {
             table: Mutex::new(table),
             execs: Mutex::new(HashMap::new()),
             networks,
+            events,
         }))
+    }
+
+    /// Publishes a container event with Docker's attributes (labels,
+    /// `image`, `name`) plus `extra`.
+    pub(crate) fn event(&self, rec: &Record, action: &str, extra: &[(&str, String)]) {
+        let attrs = crate::events::container_attributes(
+            rec.config.labels.as_ref(),
+            rec.config.image.as_deref().unwrap_or(""),
+            &rec.name,
+            extra,
+        );
+        self.events
+            .emit(crate::events::Kind::Container, action, &rec.id, attrs);
     }
 
     pub fn settings(&self) -> &Settings {
@@ -411,6 +427,7 @@ impl Containers {
         })();
         match made {
             Ok(rec) => {
+                self.event(&rec, "create", &[]);
                 lock(&self.table).by_id.insert(id.clone(), Ctr::new(rec));
                 Ok(CreateResponse { id, warnings })
             }

@@ -595,7 +595,7 @@ impl Containers {
             self.clone().monitor(c.clone(), sock);
             return Err(e);
         }
-        let runs = c.update(&self.settings.root, |r| {
+        let rec = c.update(&self.settings.root, |r| {
             r.state.status = Status::Running;
             r.state.pid = i64::from(pid);
             r.state.started_at = now_rfc3339();
@@ -604,9 +604,9 @@ impl Containers {
             r.state.oom_killed = false;
             r.state.manually_stopped = false;
             r.runs += 1;
-            r.runs
+            r.clone()
         })?;
-        let _ = runs;
+        self.event(&rec, "start", &[]);
         c.tx.send_modify(|s| s.running = true);
         self.clone().monitor(c.clone(), sock);
         Ok(())
@@ -662,19 +662,27 @@ impl Containers {
         self.teardown_all(c).await;
         let finished = chrono::DateTime::from_timestamp_nanos(st.finished_at_ns)
             .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-        let auto_remove = c
-            .update(&self.settings.root, |r| {
-                r.state.status = Status::Exited;
-                r.state.pid = 0;
-                r.state.exit_code = i64::from(st.exit_code);
-                r.state.oom_killed = st.oom_killed;
-                r.state.finished_at = finished;
-                if let Some(e) = &st.error {
-                    r.state.error = e.clone();
+        let rec = c.update(&self.settings.root, |r| {
+            r.state.status = Status::Exited;
+            r.state.pid = 0;
+            r.state.exit_code = i64::from(st.exit_code);
+            r.state.oom_killed = st.oom_killed;
+            r.state.finished_at = finished;
+            if let Some(e) = &st.error {
+                r.state.error = e.clone();
+            }
+            r.clone()
+        });
+        let auto_remove = match &rec {
+            Ok(rec) => {
+                if st.oom_killed {
+                    self.event(rec, "oom", &[]);
                 }
-                r.host_config.auto_remove
-            })
-            .unwrap_or(false);
+                self.event(rec, "die", &[("exitCode", st.exit_code.to_string())]);
+                rec.host_config.auto_remove
+            }
+            Err(_) => false,
+        };
         c.tx.send_modify(|s| {
             s.running = false;
             s.exits += 1;
@@ -737,8 +745,9 @@ impl Containers {
                 all: false,
             },
         )
-        .await
-        .map(|_| ())
+        .await?;
+        self.event(&c.record(), "kill", &[("signal", sig.to_string())]);
+        Ok(())
     }
 
     /// Waits until the container's exit count passes `exits`.
@@ -783,6 +792,12 @@ impl Containers {
     }
 
     async fn stop_locked(&self, c: &Ctr, timeout: Option<i64>) -> Result<(), EngineError> {
+        self.stop_signalled(c, timeout).await?;
+        self.event(&c.record(), "stop", &[]);
+        Ok(())
+    }
+
+    async fn stop_signalled(&self, c: &Ctr, timeout: Option<i64>) -> Result<(), EngineError> {
         let rec = c.record();
         if !rec.is_running() {
             return Err(EngineError::NotModified);
@@ -817,7 +832,9 @@ impl Containers {
             Ok(()) | Err(EngineError::NotModified) => {}
             Err(e) => return Err(e),
         }
-        self.start_locked(&c).await
+        self.start_locked(&c).await?;
+        self.event(&c.record(), "restart", &[]);
+        Ok(())
     }
 
     /// `POST /containers/{id}/wait`: registers now, resolves later.
@@ -924,6 +941,7 @@ impl Containers {
             }
         }
         lock(&self.execs).retain(|_, e| e.container_id != c.id);
+        self.event(&rec, "destroy", &[]);
         c.tx.send_modify(|s| s.removed = true);
         Ok(())
     }
@@ -980,13 +998,16 @@ impl Containers {
             Request::Resume
         };
         shim_call(&self.socket(&c.id), &req).await?;
-        c.update(&self.settings.root, |r| {
+        let rec = c.update(&self.settings.root, |r| {
             r.state.status = if pause {
                 Status::Paused
             } else {
                 Status::Running
             };
-        })
+            r.clone()
+        })?;
+        self.event(&rec, if pause { "pause" } else { "unpause" }, &[]);
+        Ok(())
     }
 
     /// `POST /containers/{id}/attach`: registers the attach now (so a start

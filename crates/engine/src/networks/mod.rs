@@ -49,6 +49,8 @@ pub struct NetConfig {
     pub netns_dir: PathBuf,
     /// The daemon's bridge flags.
     pub bridge: BridgeConfig,
+    /// Where network events go.
+    pub events: std::sync::Arc<crate::events::Events>,
 }
 
 /// A container's network state that must survive a daemon restart; kept
