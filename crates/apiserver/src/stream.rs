@@ -97,6 +97,11 @@ impl BodySender {
         self.tx.is_closed()
     }
 
+    /// Resolves when the client went away.
+    pub async fn closed(&self) {
+        self.tx.closed().await
+    }
+
     /// From async code.
     pub async fn send(&self, b: impl Into<Bytes>) -> Result<(), Gone> {
         self.tx.send(b.into()).await.map_err(|_| Gone)

@@ -131,6 +131,8 @@ enum Command {
     Network(NetworkCommand),
     /// List port mappings or a specific mapping for the container
     Port(commands::container::PortArgs),
+    /// Get real time events from the server
+    Events(commands::events::EventsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -363,6 +365,7 @@ pub fn main(args: &[String]) -> i32 {
     let result = rt.block_on(async {
         match command {
             Command::Version(a) => commands::system::version(&env, a).await,
+            Command::Events(a) => commands::events::events(&env, a).await,
             Command::Info(a) => commands::system::info(&env, a).await,
             Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => {
                 commands::images::images(&env, a).await

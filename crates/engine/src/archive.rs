@@ -408,6 +408,7 @@ impl Images {
         }
         let _g = self.lock();
         let id = self.store().put_image(config.raw(), &diff_ids)?;
+        let mut events = vec![("load", id.to_string(), id.to_string())];
         if img.tags.is_empty() {
             progress(JsonMessage {
                 stream: Some(format!("Loaded image ID: {id}\n")),
@@ -437,6 +438,11 @@ impl Images {
                 stream: Some(format!("Loaded image: {}\n", named.familiar_string())),
                 ..Default::default()
             })?;
+            events.push(("tag", id.to_string(), named.familiar_string()));
+        }
+        drop(_g);
+        for (action, id, name) in events {
+            self.event(action, &id, &name);
         }
         Ok(())
     }
@@ -560,7 +566,11 @@ impl Images {
                 op: "write archive",
                 path: PathBuf::from("-"),
                 source: e,
-            })
+            })?;
+        for (id, _) in &wanted {
+            self.event("save", id.as_ref(), id.as_ref());
+        }
+        Ok(())
     }
 }
 
@@ -647,10 +657,15 @@ impl Images {
             config["variant"] = serde_json::Value::String(plat.variant.clone());
         }
         let raw = serde_json::to_vec(&config).map_err(|e| invalid(e.to_string()))?;
-        let _g = self.lock();
+        let g = self.lock();
         let id = self.store().put_image(&raw, &[info.diff_id])?;
+        if let Some(t) = &target {
+            self.store().tag(t, &id)?;
+        }
+        drop(g);
+        self.event("import", id.as_ref(), id.as_ref());
         if let Some(t) = target {
-            self.store().tag(&t, &id)?;
+            self.event("tag", id.as_ref(), &t.familiar_string());
         }
         Ok(id)
     }

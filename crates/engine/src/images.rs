@@ -443,6 +443,39 @@ impl Images {
         Ok(items)
     }
 
+    /// Publishes an image event as Docker's `LogImageEvent`: `id` is the
+    /// actor, `name` its `name` attribute, and the image's labels when
+    /// `id` names an image we have.
+    pub(crate) fn event(&self, action: &str, id: &str, name: &str) {
+        let mut attrs: BTreeMap<String, String> = self
+            .resolve(id)
+            .and_then(|i| self.load(&i))
+            .ok()
+            .and_then(|img| img.config.parsed().config.as_ref()?.labels.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        attrs.insert("name".into(), name.to_string());
+        self.events
+            .emit(crate::events::Kind::Image, action, id, attrs);
+    }
+
+    /// Untag events for what `delete`/`prune` untagged (the image's delete
+    /// event comes from `remove_image`).
+    fn untag_events(&self, id: &ImageId, records: &[DeleteItem]) {
+        for r in records {
+            if matches!(r, DeleteItem::Untagged(_)) {
+                let id = id.to_string();
+                self.events.emit(
+                    crate::events::Kind::Image,
+                    "untag",
+                    &id,
+                    [("name".to_string(), id.clone())].into(),
+                );
+            }
+        }
+    }
+
     /// `POST /images/{name}/tag?repo=&tag=`.
     pub fn tag(&self, name: &str, repo: &str, tag: &str) -> Result<Named, EngineError> {
         let id = self.resolve(name)?;
@@ -453,6 +486,8 @@ impl Images {
         self.store
             .set_image_metadata(&id, "lastTagTime", now.as_bytes())
             .map_err(store_err)?;
+        drop(_g);
+        self.event("tag", id.as_ref(), &target.familiar_string());
         Ok(target)
     }
 
@@ -500,6 +535,13 @@ impl Images {
         let parent = self.parent_of(id);
         let used = self.chains_in_use(id);
         self.store.remove_image(id).map_err(store_err)?;
+        let ids = id.to_string();
+        self.events.emit(
+            crate::events::Kind::Image,
+            "delete",
+            &ids,
+            [("name".to_string(), ids.clone())].into(),
+        );
         // Its cached delta signature, if it was ever a delta basis.
         let _ = std::fs::remove_file(
             self.store
@@ -537,8 +579,23 @@ impl Images {
         in_use: &dyn Fn(&ImageId) -> Option<String>,
     ) -> Result<Vec<DeleteItem>, EngineError> {
         let id = self.resolve(name)?;
-        let _g = self.lock();
         let mut records = Vec::new();
+        let res = self.delete_locked(&id, name, force, noprune, in_use, &mut records);
+        self.untag_events(&id, &records);
+        res.map(|()| records)
+    }
+
+    fn delete_locked(
+        &self,
+        id: &ImageId,
+        name: &str,
+        force: bool,
+        noprune: bool,
+        in_use: &dyn Fn(&ImageId) -> Option<String>,
+        records: &mut Vec<DeleteItem>,
+    ) -> Result<(), EngineError> {
+        let id = id.clone();
+        let _g = self.lock();
         let refs = self.store.references_of(&id);
         let by_id = {
             let hex = name.strip_prefix("sha256:").unwrap_or(name);
@@ -586,7 +643,7 @@ impl Images {
                 }
             }
             if !remaining.is_empty() {
-                return Ok(records);
+                return Ok(());
             }
         } else {
             let distinct_repos: HashSet<String> = refs
@@ -625,10 +682,10 @@ impl Images {
         if let Some(c) = in_use(&id) {
             // Untagged but kept: a container still needs it.
             tracing::debug!(image = %id, container = %c, "image kept for a container");
-            return Ok(records);
+            return Ok(());
         }
         records.extend(self.remove_image(&id, !noprune)?);
-        Ok(records)
+        Ok(())
     }
 
     /// `POST /images/prune`: dangling images (or all unused with
@@ -694,12 +751,15 @@ impl Images {
                 continue;
             }
             let _g = self.lock();
+            let mut untagged = Vec::new();
             for r in &refs {
                 if let Ok(rn) = reference::parse_normalized_named(r) {
                     self.store.untag(&rn).map_err(store_err)?;
-                    deleted.push(DeleteItem::Untagged(r.clone()));
+                    untagged.push(DeleteItem::Untagged(r.clone()));
                 }
             }
+            self.untag_events(&id, &untagged);
+            deleted.extend(untagged);
             let recs = self.remove_image(&id, false)?;
             for r in &recs {
                 if let DeleteItem::Deleted(d) = r {

@@ -317,6 +317,8 @@ impl crate::Engine {
         };
         send(&tx, JsonMessage::status(status, None)).await?;
         tracing::info!(image = %id.0, reference = %shown, "pulled");
+        let r = named.to_string();
+        self.images().event("pull", &r, &r);
         crate::mem::trim();
         Ok(())
     }

@@ -265,6 +265,8 @@ impl crate::Engine {
             },
         )
         .await?;
+        self.images()
+            .event("push", &named.familiar_string(), &named.to_string());
         Ok(())
     }
 }

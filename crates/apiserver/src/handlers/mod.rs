@@ -5,6 +5,7 @@ use http::Method;
 use crate::router::Handler;
 
 mod containers;
+mod events;
 mod images;
 mod networks;
 mod pull;
@@ -22,6 +23,7 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, Handler)> {
     r.extend(images::routes());
     r.extend(containers::routes());
     r.extend(networks::routes());
+    r.extend(events::routes());
     r.extend(swarm::routes());
     r
 }

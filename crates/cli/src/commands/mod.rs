@@ -3,6 +3,7 @@
 pub mod archive;
 pub mod container;
 pub mod distribution;
+pub mod events;
 pub mod images;
 pub mod network;
 pub mod pull;

@@ -55,6 +55,7 @@ impl Containers {
             c.update(&self.settings.root, |r| {
                 r.networks.insert(net.name.clone(), settings);
             })?;
+            nets.event("connect", &net, Some(&c.id));
             return Ok(());
         }
         let nets2 = nets.clone();
@@ -68,6 +69,7 @@ impl Containers {
             r.networks.insert(net.name.clone(), s);
             r.net.endpoints.insert(net.id.clone(), ep);
         })?;
+        nets.event("connect", &net, Some(&c.id));
         Ok(())
     }
 
@@ -126,6 +128,7 @@ impl Containers {
             r.networks.remove(&key);
             r.net.endpoints.remove(&net.id);
         })?;
+        nets.event("disconnect", &net, Some(&c.id));
         Ok(())
     }
 }

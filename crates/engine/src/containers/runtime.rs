@@ -398,6 +398,8 @@ impl Containers {
             tracing::debug!(container = %c.id, micros = t0.elapsed().as_micros() as u64,
                 network_micros = net.as_micros() as u64, "torn down");
         });
+        self.networks
+            .endpoint_events("disconnect", &rec.id, &rec.networks);
         let _ = c.update(&self.settings.root, |r| {
             r.networks = crate::networks::Networks::cleared(&r.networks);
             r.net = Default::default();
@@ -511,11 +513,16 @@ impl Containers {
             .map_err(shim_err)?;
         tracing::debug!(container = %c.id, micros = t0.elapsed().as_micros() as u64, "network set up");
         let rec = match setup {
-            Ok((networks, net)) => c.update(&self.settings.root, |r| {
-                r.networks = networks;
-                r.net = net;
-                r.clone()
-            })?,
+            Ok((networks, net)) => {
+                let rec = c.update(&self.settings.root, |r| {
+                    r.networks = networks;
+                    r.net = net;
+                    r.clone()
+                })?;
+                self.networks
+                    .endpoint_events("connect", &rec.id, &rec.networks);
+                rec
+            }
             Err(e) => {
                 self.record_start_error(c, &e.to_string());
                 return Err(e);

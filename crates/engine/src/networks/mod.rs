@@ -430,6 +430,40 @@ impl Networks {
     }
 
     /// The record of a network by name or id.
+    /// Publishes a network event (`name`, `type` and, for connect and
+    /// disconnect, `container`), as Docker's `LogNetworkEventWithAttributes`.
+    pub(crate) fn event(&self, action: &str, net: &NetRecord, container: Option<&str>) {
+        let mut attrs = BTreeMap::from([
+            ("name".to_string(), net.name.clone()),
+            ("type".to_string(), net.driver.clone()),
+        ]);
+        if let Some(c) = container {
+            attrs.insert("container".into(), c.to_string());
+        }
+        self.cfg
+            .events
+            .emit(crate::events::Kind::Network, action, &net.id, attrs);
+    }
+
+    /// Connect or disconnect events for each of a container's networks.
+    pub(crate) fn endpoint_events(
+        &self,
+        action: &str,
+        container_id: &str,
+        networks: &BTreeMap<String, api::network::EndpointSettings>,
+    ) {
+        for (name, s) in networks {
+            let key = if s.network_id.is_empty() {
+                name
+            } else {
+                &s.network_id
+            };
+            if let Ok(net) = self.get(key) {
+                self.event(action, &net, Some(container_id));
+            }
+        }
+    }
+
     pub fn get(&self, name: &str) -> Result<NetRecord, EngineError> {
         let inner = lock(&self.inner);
         let id = Self::find(&inner, name)?;
@@ -643,6 +677,9 @@ impl Networks {
             return Err(e);
         }
         tracing::info!(network = %name, id = %id, bridge = %s.bridge, subnet = %s.subnet, "network created");
+        if let Ok(net) = self.get(&id) {
+            self.event("create", &net, None);
+        }
         Ok(NetworkCreateResponse {
             id,
             warning: String::new(),
@@ -735,6 +772,7 @@ impl Networks {
         }
         rec.delete(&self.cfg.dir)?;
         tracing::info!(network = %rec.name, id = %rec.id, "network removed");
+        self.event("destroy", &rec, None);
         Ok(())
     }
 
