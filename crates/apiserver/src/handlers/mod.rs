@@ -4,6 +4,7 @@ use http::Method;
 
 use crate::router::Handler;
 
+mod archive;
 mod containers;
 mod images;
 mod networks;
@@ -23,5 +24,6 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, Handler)> {
     r.extend(containers::routes());
     r.extend(networks::routes());
     r.extend(swarm::routes());
+    r.extend(archive::routes());
     r
 }

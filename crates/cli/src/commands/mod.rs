@@ -2,7 +2,9 @@
 
 pub mod archive;
 pub mod container;
+pub mod cp;
 pub mod distribution;
+pub mod fs;
 pub mod images;
 pub mod network;
 pub mod pull;

@@ -214,6 +214,15 @@ pub enum LayerError {
         /// Minor.
         minor: i64,
     },
+    /// `noOverwriteDirNonDir`: a directory would replace a non-directory
+    /// or the other way round (Docker's wording).
+    #[error("{}", if *existing_dir { format!("cannot overwrite directory {name:?} with non-directory") } else { format!("cannot overwrite non-directory {name:?} with directory") })]
+    OverwriteDirNonDir {
+        /// Entry name.
+        name: String,
+        /// Whether the existing entry is the directory.
+        existing_dir: bool,
+    },
     /// A file system operation failed.
     #[error("{op} for tar entry {name:?}")]
     Fs {
@@ -309,6 +318,59 @@ pub fn apply_layer(
     stats.tar_bytes = tar_bytes;
     stats.diff_id = format!("sha256:{:x}", hasher.finalize());
     Ok(stats)
+}
+
+/// Options of [`extract`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExtractOptions {
+    /// Docker's `noOverwriteDirNonDir`: refuse to replace a directory by a
+    /// non-directory and the other way round.
+    pub no_overwrite_dir_non_dir: bool,
+    /// Owner of every entry (Docker's `copyUIDGID`); `None` keeps the tar's.
+    pub owner: Option<(u32, u32)>,
+    /// Largest PAX / GNU long-name data accepted. Default 1 MiB.
+    pub max_header_data: u64,
+    /// Start writeback every this many bytes (0: never). Default 2 MiB.
+    pub writeback_step: u64,
+}
+
+impl Default for ExtractOptions {
+    fn default() -> Self {
+        ExtractOptions {
+            no_overwrite_dir_non_dir: false,
+            owner: None,
+            max_header_data: 1 << 20,
+            writeback_step: 2 << 20,
+        }
+    }
+}
+
+/// Extracts a tar into the live directory `dest` (Docker's `Untar`, as
+/// `docker cp` into a container does): existing entries are replaced (a
+/// directory over a directory is merged), `.wh.` names are plain files,
+/// nothing is recorded. The same hostile-input rules as [`apply_layer`]
+/// hold, relative to `dest`: no absolute names or `..`, nothing written
+/// through a symlink, symlink and hard-link targets may not leave `dest`.
+/// Returns the number of entries.
+pub fn extract(
+    tar_stream: impl Read,
+    dest: std::os::fd::OwnedFd,
+    opts: &ExtractOptions,
+) -> Result<u64, LayerError> {
+    let mut tree = Tree::live(dest, opts);
+    let limits = Limits {
+        max_header_data: opts.max_header_data,
+    };
+    let mut dis = Disassembler::with_limits(tar_stream, io::sink(), limits);
+    let mut entries = 0u64;
+    while let Some(entry) = dis.next_entry()? {
+        entries += 1;
+        tree.apply_entry(&entry, &mut dis)?;
+    }
+    tree.fix_dir_times()?;
+    dis.finish()?;
+    Ok(entries)
 }
 
 /// Makes everything written to the file system holding `dest` durable
