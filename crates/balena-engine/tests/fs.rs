@@ -486,7 +486,7 @@ fn commit_pauses_a_running_container_and_tags() {
     let r = api(
         &d,
         "POST",
-        &format!("/commit?container=runner&repo=snap&tag=t1&comment=c"),
+        "/commit?container=runner&repo=snap&tag=t1&comment=c",
         Some(json!({ "Cmd": ["cat", "/tmp/r"] })),
     );
     assert_eq!(r.status, 201, "{}", r.text());

@@ -225,7 +225,8 @@ impl Engine {
         if !image_ref.is_empty() {
             let mut attrs = std::collections::BTreeMap::new();
             attrs.insert("name".to_string(), image_ref.clone());
-            self.events()
+            self.images()
+                .events
                 .emit(crate::events::Kind::Image, "tag", id.clone(), attrs);
         }
         self.containers().event(
@@ -324,7 +325,7 @@ impl Engine {
         let image_ref = if o.repo.is_empty() {
             String::new()
         } else {
-            let named = images.tag(&id.to_string(), &o.repo, &o.tag)?;
+            let named = images.tag(id.as_ref(), &o.repo, &o.tag)?;
             named.familiar_string()
         };
         Ok((id.to_string(), image_ref))

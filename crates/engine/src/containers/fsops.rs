@@ -1118,7 +1118,7 @@ mod tests {
         std::fs::write(up.join("tmp/new/f"), b"b").unwrap();
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &up.join("etc/gone"),
+            up.join("etc/gone"),
             FileType::CharacterDevice,
             Mode::empty(),
             0,
@@ -1146,14 +1146,14 @@ mod tests {
         std::fs::create_dir(t.path().join("d")).unwrap();
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &t.path().join("d/x"),
+            t.path().join("d/x"),
             FileType::CharacterDevice,
             Mode::empty(),
             0,
         )
         .unwrap();
         rustix::fs::setxattr(
-            &t.path().join("d"),
+            t.path().join("d"),
             "trusted.overlay.opaque",
             b"y",
             rustix::fs::XattrFlags::empty(),
@@ -1167,5 +1167,53 @@ mod tests {
         let mut out = Vec::new();
         layer_diff(e.path(), &mut out).unwrap();
         assert_eq!(out, vec![0u8; 1024]);
+    }
+
+    /// Every path of up to four components over names that include
+    /// symlinks to `/` and far up: the resolver's answer never holds `..`,
+    /// and whatever opens is inside the root (checked through the kernel's
+    /// own name of the descriptor), with and without `openat2`.
+    #[test]
+    fn no_path_of_links_and_dots_leaves_the_root() {
+        let (_t, root, fd) = tree();
+        let real_root = std::fs::canonicalize(&root).unwrap();
+        let alphabet = ["..", ".", "a", "b", "slash", "up", "etc", "abs", "chain"];
+        let mut paths = vec![String::new()];
+        for _ in 0..4 {
+            let mut next = Vec::new();
+            for p in &paths {
+                for c in alphabet {
+                    next.push(format!("{p}/{c}"));
+                }
+            }
+            paths.extend(next.iter().cloned());
+            paths = next.into_iter().chain(paths).collect();
+            paths.sort();
+            paths.dedup();
+        }
+        for fallback in [false, true] {
+            let was = openat2_missing().swap(fallback, std::sync::atomic::Ordering::Relaxed);
+            for p in &paths {
+                if let Ok(r) = follow_in_scope(fd.as_fd(), p) {
+                    assert!(
+                        r.starts_with('/') && !r.split('/').any(|c| c == ".."),
+                        "{p} -> {r}"
+                    );
+                }
+                if let Ok(f) = open_in_root(fd.as_fd(), p, OFlags::PATH) {
+                    let name = std::fs::read_link(format!(
+                        "/proc/self/fd/{}",
+                        std::os::fd::AsRawFd::as_raw_fd(&f)
+                    ))
+                    .unwrap();
+                    assert!(
+                        name.starts_with(&real_root),
+                        "{p} opened {}",
+                        name.display()
+                    );
+                }
+            }
+            openat2_missing().store(was, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }

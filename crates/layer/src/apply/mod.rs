@@ -450,4 +450,68 @@ mod tests {
         assert_eq!(stats.diff_id, format!("sha256:{:x}", Sha256::digest(&tar)));
         assert_eq!(stats.entries, 1);
     }
+
+    fn dir_fd(p: &Path) -> std::os::fd::OwnedFd {
+        std::fs::File::open(p).unwrap().into()
+    }
+
+    #[test]
+    fn live_extraction_keeps_existing_files_and_takes_whiteout_names_literally() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("kept"), b"k").unwrap();
+        std::fs::create_dir(t.path().join("d")).unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        file(&mut b, ".wh.x", b"");
+        file(&mut b, "d/new", b"n");
+        file(&mut b, "kept2", b"2");
+        let tar = b.into_inner().unwrap();
+        let opts = ExtractOptions {
+            owner: Some((123, 456)),
+            ..Default::default()
+        };
+        assert_eq!(extract(tar.as_slice(), dir_fd(t.path()), &opts).unwrap(), 3);
+        assert_eq!(std::fs::read(t.path().join("kept")).unwrap(), b"k");
+        assert!(t.path().join(".wh.x").is_file());
+        let m = std::fs::metadata(t.path().join("d/new")).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!((m.uid(), m.gid()), (123, 456));
+    }
+
+    #[test]
+    fn live_extraction_refuses_escapes_and_dir_non_dir_swaps_when_asked() {
+        let t = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), t.path().join("out")).unwrap();
+        std::fs::create_dir(t.path().join("dir")).unwrap();
+        let refused = |tar: Vec<u8>, opts: &ExtractOptions| {
+            extract(tar.as_slice(), dir_fd(t.path()), opts).unwrap_err()
+        };
+        let mut b = tar::Builder::new(Vec::new());
+        file(&mut b, "out/x", b"x");
+        let e = refused(b.into_inner().unwrap(), &Default::default());
+        assert!(matches!(e, LayerError::SymlinkInPath { .. }), "{e}");
+        let mut b = tar::Builder::new(Vec::new());
+        symlink(&mut b, "l", "../../etc");
+        let e = refused(b.into_inner().unwrap(), &Default::default());
+        assert!(matches!(e, LayerError::SymlinkEscape { .. }), "{e}");
+        let mut b = tar::Builder::new(Vec::new());
+        file(&mut b, "dir", b"f");
+        let opts = ExtractOptions {
+            no_overwrite_dir_non_dir: true,
+            ..Default::default()
+        };
+        let e = refused(b.into_inner().unwrap(), &opts);
+        assert!(
+            matches!(
+                e,
+                LayerError::OverwriteDirNonDir {
+                    existing_dir: true,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(t.path().join("dir").is_dir());
+        assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none());
+    }
 }
