@@ -15,6 +15,7 @@
 pub mod container;
 pub mod error;
 pub mod events;
+pub mod fs;
 pub mod image;
 pub mod network;
 pub mod progress;

@@ -133,6 +133,29 @@ enum Command {
     Port(commands::container::PortArgs),
     /// Get real time events from the server
     Events(commands::events::EventsArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(commands::cp::CpArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(commands::fs::ExportArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(commands::fs::DiffArgs),
+    /// Create a new image from a container's changes
+    Commit(commands::fs::CommitArgs),
+    /// Manage balenaEngine
+    #[command(subcommand)]
+    System(SystemCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SystemCommand {
+    /// Show balenaEngine disk usage
+    Df(commands::fs::DfArgs),
+    /// Display system-wide information
+    Info(commands::system::InfoArgs),
+    /// Remove unused data
+    Prune(commands::fs::SystemPruneArgs),
+    /// Get real time events from the server
+    Events(commands::events::EventsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,6 +210,14 @@ enum ContainerCommand {
     Attach(commands::container::AttachArgs),
     /// List port mappings or a specific mapping for the container
     Port(commands::container::PortArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(commands::cp::CpArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(commands::fs::ExportArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(commands::fs::DiffArgs),
+    /// Create a new image from a container's changes
+    Commit(commands::fs::CommitArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -365,7 +396,9 @@ pub fn main(args: &[String]) -> i32 {
     let result = rt.block_on(async {
         match command {
             Command::Version(a) => commands::system::version(&env, a).await,
-            Command::Events(a) => commands::events::events(&env, a).await,
+            Command::Events(a) | Command::System(SystemCommand::Events(a)) => {
+                commands::events::events(&env, a).await
+            }
             Command::Info(a) => commands::system::info(&env, a).await,
             Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => {
                 commands::images::images(&env, a).await
@@ -450,6 +483,21 @@ pub fn main(args: &[String]) -> i32 {
             Command::Network(NetworkCommand::Ls(a)) => commands::network::ls(&env, a).await,
             Command::Network(NetworkCommand::Prune(a)) => commands::network::prune(&env, a).await,
             Command::Network(NetworkCommand::Rm(a)) => commands::network::rm(&env, a).await,
+            Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => {
+                commands::cp::cp(&env, a).await
+            }
+            Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
+                commands::fs::export(&env, a).await
+            }
+            Command::Diff(a) | Command::Container(ContainerCommand::Diff(a)) => {
+                commands::fs::diff(&env, a).await
+            }
+            Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
+                commands::fs::commit(&env, a).await
+            }
+            Command::System(SystemCommand::Df(a)) => commands::fs::df(&env, a).await,
+            Command::System(SystemCommand::Info(a)) => commands::system::info(&env, a).await,
+            Command::System(SystemCommand::Prune(a)) => commands::fs::prune(&env, a).await,
             Command::Login(a) => commands::distribution::login(&env, a).await,
             Command::Logout(a) => commands::distribution::logout(&env, a).await,
             Command::Load(a) | Command::Image(ImageCommand::Load(a)) => {

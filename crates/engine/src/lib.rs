@@ -17,11 +17,13 @@
 
 pub mod archive;
 pub mod changes;
+pub mod commit;
 pub mod compression;
 pub mod config;
 pub mod containers;
 pub mod delta_apply;
 pub mod delta_image;
+pub mod df;
 pub mod error;
 pub mod events;
 pub mod filters;

@@ -39,7 +39,9 @@ pub mod apply;
 mod sys;
 pub mod tarsplit;
 
-pub use apply::{apply_layer, sync_layer, ApplyOptions, ApplyStats, LayerError};
+pub use apply::{
+    apply_layer, extract, sync_layer, ApplyOptions, ApplyStats, ExtractOptions, LayerError,
+};
 pub use tarsplit::{
     assemble, verify_layer, ConcatSeek, Disassembler, Limits, SeekError, SeekableTar, TarEntry,
     TarSplitError, Timestamp,

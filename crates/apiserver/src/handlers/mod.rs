@@ -4,6 +4,7 @@ use http::Method;
 
 use crate::router::Handler;
 
+mod archive;
 mod containers;
 mod events;
 mod images;
@@ -25,5 +26,6 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, Handler)> {
     r.extend(networks::routes());
     r.extend(events::routes());
     r.extend(swarm::routes());
+    r.extend(archive::routes());
     r
 }

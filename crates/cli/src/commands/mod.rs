@@ -2,8 +2,10 @@
 
 pub mod archive;
 pub mod container;
+pub mod cp;
 pub mod distribution;
 pub mod events;
+pub mod fs;
 pub mod images;
 pub mod network;
 pub mod pull;

@@ -19,6 +19,8 @@
 
 pub mod create;
 pub mod exec;
+pub mod files;
+pub mod fsops;
 pub mod names;
 mod netconn;
 pub mod record;

@@ -214,6 +214,15 @@ pub enum LayerError {
         /// Minor.
         minor: i64,
     },
+    /// `noOverwriteDirNonDir`: a directory would replace a non-directory
+    /// or the other way round (Docker's wording).
+    #[error("{}", if *existing_dir { format!("cannot overwrite directory {name:?} with non-directory") } else { format!("cannot overwrite non-directory {name:?} with directory") })]
+    OverwriteDirNonDir {
+        /// Entry name.
+        name: String,
+        /// Whether the existing entry is the directory.
+        existing_dir: bool,
+    },
     /// A file system operation failed.
     #[error("{op} for tar entry {name:?}")]
     Fs {
@@ -311,6 +320,59 @@ pub fn apply_layer(
     Ok(stats)
 }
 
+/// Options of [`extract`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExtractOptions {
+    /// Docker's `noOverwriteDirNonDir`: refuse to replace a directory by a
+    /// non-directory and the other way round.
+    pub no_overwrite_dir_non_dir: bool,
+    /// Owner of every entry (Docker's `copyUIDGID`); `None` keeps the tar's.
+    pub owner: Option<(u32, u32)>,
+    /// Largest PAX / GNU long-name data accepted. Default 1 MiB.
+    pub max_header_data: u64,
+    /// Start writeback every this many bytes (0: never). Default 2 MiB.
+    pub writeback_step: u64,
+}
+
+impl Default for ExtractOptions {
+    fn default() -> Self {
+        ExtractOptions {
+            no_overwrite_dir_non_dir: false,
+            owner: None,
+            max_header_data: 1 << 20,
+            writeback_step: 2 << 20,
+        }
+    }
+}
+
+/// Extracts a tar into the live directory `dest` (Docker's `Untar`, as
+/// `docker cp` into a container does): existing entries are replaced (a
+/// directory over a directory is merged), `.wh.` names are plain files,
+/// nothing is recorded. The same hostile-input rules as [`apply_layer`]
+/// hold, relative to `dest`: no absolute names or `..`, nothing written
+/// through a symlink, symlink and hard-link targets may not leave `dest`.
+/// Returns the number of entries.
+pub fn extract(
+    tar_stream: impl Read,
+    dest: std::os::fd::OwnedFd,
+    opts: &ExtractOptions,
+) -> Result<u64, LayerError> {
+    let mut tree = Tree::live(dest, opts);
+    let limits = Limits {
+        max_header_data: opts.max_header_data,
+    };
+    let mut dis = Disassembler::with_limits(tar_stream, io::sink(), limits);
+    let mut entries = 0u64;
+    while let Some(entry) = dis.next_entry()? {
+        entries += 1;
+        tree.apply_entry(&entry, &mut dis)?;
+    }
+    tree.fix_dir_times()?;
+    dis.finish()?;
+    Ok(entries)
+}
+
 /// Makes everything written to the file system holding `dest` durable
 /// (`syncfs`), as upstream's `sync()` after extraction but limited to that
 /// file system.
@@ -387,5 +449,69 @@ mod tests {
         assert_eq!(stats.tar_bytes, tar.len() as u64);
         assert_eq!(stats.diff_id, format!("sha256:{:x}", Sha256::digest(&tar)));
         assert_eq!(stats.entries, 1);
+    }
+
+    fn dir_fd(p: &Path) -> std::os::fd::OwnedFd {
+        std::fs::File::open(p).unwrap().into()
+    }
+
+    #[test]
+    fn live_extraction_keeps_existing_files_and_takes_whiteout_names_literally() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("kept"), b"k").unwrap();
+        std::fs::create_dir(t.path().join("d")).unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        file(&mut b, ".wh.x", b"");
+        file(&mut b, "d/new", b"n");
+        file(&mut b, "kept2", b"2");
+        let tar = b.into_inner().unwrap();
+        let opts = ExtractOptions {
+            owner: Some((123, 456)),
+            ..Default::default()
+        };
+        assert_eq!(extract(tar.as_slice(), dir_fd(t.path()), &opts).unwrap(), 3);
+        assert_eq!(std::fs::read(t.path().join("kept")).unwrap(), b"k");
+        assert!(t.path().join(".wh.x").is_file());
+        let m = std::fs::metadata(t.path().join("d/new")).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!((m.uid(), m.gid()), (123, 456));
+    }
+
+    #[test]
+    fn live_extraction_refuses_escapes_and_dir_non_dir_swaps_when_asked() {
+        let t = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), t.path().join("out")).unwrap();
+        std::fs::create_dir(t.path().join("dir")).unwrap();
+        let refused = |tar: Vec<u8>, opts: &ExtractOptions| {
+            extract(tar.as_slice(), dir_fd(t.path()), opts).unwrap_err()
+        };
+        let mut b = tar::Builder::new(Vec::new());
+        file(&mut b, "out/x", b"x");
+        let e = refused(b.into_inner().unwrap(), &Default::default());
+        assert!(matches!(e, LayerError::SymlinkInPath { .. }), "{e}");
+        let mut b = tar::Builder::new(Vec::new());
+        symlink(&mut b, "l", "../../etc");
+        let e = refused(b.into_inner().unwrap(), &Default::default());
+        assert!(matches!(e, LayerError::SymlinkEscape { .. }), "{e}");
+        let mut b = tar::Builder::new(Vec::new());
+        file(&mut b, "dir", b"f");
+        let opts = ExtractOptions {
+            no_overwrite_dir_non_dir: true,
+            ..Default::default()
+        };
+        let e = refused(b.into_inner().unwrap(), &opts);
+        assert!(
+            matches!(
+                e,
+                LayerError::OverwriteDirNonDir {
+                    existing_dir: true,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(t.path().join("dir").is_dir());
+        assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none());
     }
 }

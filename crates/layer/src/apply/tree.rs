@@ -127,6 +127,13 @@ pub(crate) struct Tree {
     dirs: Vec<(Vec<u8>, Timestamps)>,
     stats: ApplyStats,
     buf: Vec<u8>,
+    /// Extracting into a live directory ([`super::extract`]): `.wh.` names
+    /// are ordinary files and the destination may hold files.
+    live: bool,
+    /// Docker's `NoOverwriteDirNonDir`.
+    no_overwrite_dir_non_dir: bool,
+    /// Docker's `ChownOpts`: every entry gets this owner.
+    owner_override: Option<(Uid, Gid)>,
 }
 
 impl Tree {
@@ -161,7 +168,31 @@ impl Tree {
             dirs: Vec::new(),
             stats: ApplyStats::default(),
             buf: Vec::new(),
+            live: false,
+            no_overwrite_dir_non_dir: false,
+            owner_override: None,
         })
+    }
+
+    /// A tree over the live directory `root` (Docker's `Untar` into a
+    /// container): existing entries are kept or replaced, `.wh.` names are
+    /// not whiteouts.
+    pub(crate) fn live(root: OwnedFd, opts: &super::ExtractOptions) -> Tree {
+        Tree {
+            root,
+            path: PathBuf::new(),
+            chown: true,
+            step: opts.writeback_step,
+            cache: None,
+            dirs: Vec::new(),
+            stats: ApplyStats::default(),
+            buf: Vec::new(),
+            live: true,
+            no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
+            owner_override: opts
+                .owner
+                .map(|(u, g)| (Uid::from_raw(u), Gid::from_raw(g))),
+        }
     }
 
     /// The directory `parents`, created (0755) where missing.
@@ -208,6 +239,9 @@ impl Tree {
     fn owner(&self, e: &TarEntry) -> Result<Option<(Uid, Gid)>, LayerError> {
         if !self.chown {
             return Ok(None);
+        }
+        if let Some(o) = self.owner_override {
+            return Ok(Some(o));
         }
         // -1 (u32::MAX) means "unchanged" to chown; refuse it.
         let id = |v: i64| u32::try_from(v).ok().filter(|v| *v != u32::MAX);
@@ -280,14 +314,21 @@ impl Tree {
         let pfd = parent.as_fd();
         let owner = self.owner(e)?;
 
-        if let Some(target) = base.strip_prefix(b".wh.") {
+        if let Some(target) = base.strip_prefix(b".wh.").filter(|_| !self.live) {
             return self.whiteout(e, pfd, target, owner);
         }
 
         let mut existing_dir = false;
         match rustix::fs::statat(pfd, base, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => {
-                if file_type(&st) == FileType::Directory && e.typeflag == b'5' {
+                let is_dir = file_type(&st) == FileType::Directory;
+                if self.no_overwrite_dir_non_dir && is_dir != (e.typeflag == b'5') {
+                    return Err(LayerError::OverwriteDirNonDir {
+                        name: lossy(name),
+                        existing_dir: is_dir,
+                    });
+                }
+                if is_dir && e.typeflag == b'5' {
                     existing_dir = true;
                 } else {
                     remove_all(pfd, base).map_err(|source| LayerError::Fs {
