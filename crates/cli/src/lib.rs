@@ -133,6 +133,25 @@ enum Command {
     Port(commands::container::PortArgs),
     /// Get real time events from the server
     Events(commands::events::EventsArgs),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum VolumeCommand {
+    /// Create a volume
+    Create(commands::volume::CreateArgs),
+    /// Display detailed information on one or more volumes
+    Inspect(commands::volume::InspectArgs),
+    /// List volumes
+    #[command(name = "ls", visible_alias = "list")]
+    Ls(commands::volume::LsArgs),
+    /// Remove all unused local volumes
+    Prune(commands::volume::PruneArgs),
+    /// Remove one or more volumes
+    #[command(name = "rm", visible_alias = "remove")]
+    Rm(commands::volume::RmArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -450,6 +469,11 @@ pub fn main(args: &[String]) -> i32 {
             Command::Network(NetworkCommand::Ls(a)) => commands::network::ls(&env, a).await,
             Command::Network(NetworkCommand::Prune(a)) => commands::network::prune(&env, a).await,
             Command::Network(NetworkCommand::Rm(a)) => commands::network::rm(&env, a).await,
+            Command::Volume(VolumeCommand::Create(a)) => commands::volume::create(&env, a).await,
+            Command::Volume(VolumeCommand::Inspect(a)) => commands::volume::inspect(&env, a).await,
+            Command::Volume(VolumeCommand::Ls(a)) => commands::volume::ls(&env, a).await,
+            Command::Volume(VolumeCommand::Prune(a)) => commands::volume::prune(&env, a).await,
+            Command::Volume(VolumeCommand::Rm(a)) => commands::volume::rm(&env, a).await,
             Command::Login(a) => commands::distribution::login(&env, a).await,
             Command::Logout(a) => commands::distribution::logout(&env, a).await,
             Command::Load(a) | Command::Image(ImageCommand::Load(a)) => {

@@ -11,6 +11,7 @@ mod networks;
 mod pull;
 mod swarm;
 mod system;
+mod volumes;
 
 pub(crate) fn routes() -> Vec<(Method, &'static str, Handler)> {
     let mut r: Vec<(Method, &'static str, Handler)> = vec![
@@ -25,5 +26,6 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, Handler)> {
     r.extend(networks::routes());
     r.extend(events::routes());
     r.extend(swarm::routes());
+    r.extend(volumes::routes());
     r
 }
