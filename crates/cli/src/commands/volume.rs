@@ -112,19 +112,16 @@ pub(crate) fn create_request(a: &CreateArgs) -> Result<VolumeCreateRequest, Fail
             )
         })?;
     }
-    let name = match (&a.name_flag, &a.name) {
-        (Some(f), Some(n)) if f != n => {
-            return Err(Failure::new(
+    let name =
+        match (&a.name_flag, &a.name) {
+            (Some(f), Some(n)) if f != n => return Err(Failure::new(
                 1,
-                format!(
-                "Conflicting options: either specify --name or provide positional arg, not both"
-            ),
-            ))
-        }
-        (Some(f), _) => f.clone(),
-        (None, Some(n)) => n.clone(),
-        (None, None) => String::new(),
-    };
+                "Conflicting options: either specify --name or provide positional arg, not both",
+            )),
+            (Some(f), _) => f.clone(),
+            (None, Some(n)) => n.clone(),
+            (None, None) => String::new(),
+        };
     Ok(VolumeCreateRequest {
         name,
         driver: a.driver.clone(),

@@ -402,7 +402,7 @@ impl Volumes {
                 (names.is_empty() || names.iter().any(|p| name_matches(p, &v.meta.name)))
                     && {
                         let d = filters.get("driver");
-                        d.is_empty() || d.iter().any(|x| *x == v.meta.driver)
+                        d.is_empty() || d.contains(&v.meta.driver)
                     }
                     && filters.match_labels("label", &v.meta.labels.clone().unwrap_or_default())
                     && dangling.is_none_or(|d| d == v.refs.is_empty())
