@@ -401,6 +401,18 @@ fn a_tmpfs_volume_is_mounted_while_a_container_uses_it() {
     );
     assert_eq!((code, out.as_str()), (0, "x\n"));
     assert!(is_mounted(&data), "the first user still runs");
+    // A daemon restart keeps the mount for the running container, and
+    // the reference that makes removal a conflict.
+    let mut d = d;
+    d.signal(nix::sys::signal::Signal::SIGKILL);
+    let _ = d.wait_exit(std::time::Duration::from_secs(10));
+    assert!(d.child.is_none(), "daemon did not exit");
+    d.restart(&[]);
+    assert!(is_mounted(&data));
+    let r = api(&d, "DELETE", "/volumes/mem", None);
+    assert_eq!(r.status, 409, "{}", r.text());
+    let (out, _, code) = ctr::exec(&d, &id, &["cat", "/m/f"], json!({}));
+    assert_eq!((code, out.as_str()), (0, "x\n"));
     let r = api(&d, "POST", &format!("/containers/{id}/stop?t=0"), None);
     assert_eq!(r.status, 204, "{}", r.text());
     ctr::wait_until(10, "volume unmounted", || !is_mounted(&data));

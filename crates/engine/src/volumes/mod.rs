@@ -786,6 +786,46 @@ mod tests {
     }
 
     #[test]
+    fn volume_events_carry_dockers_attributes() {
+        let d = tempfile::tempdir().unwrap();
+        let events = Events::new();
+        let s = Volumes::open(d.path().join("volumes"), events.clone()).unwrap();
+        s.create(req("ev", &[])).unwrap();
+        let mp = MountPoint {
+            kind: "volume".into(),
+            name: "ev".into(),
+            destination: "/d".into(),
+            rw: false,
+            ..Default::default()
+        };
+        s.mount(&mp, "c1").unwrap();
+        s.unmount("ev", "c1");
+        s.remove("ev", false).unwrap();
+        let mut sub = events.subscribe(Some(0), None, Default::default());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let got: Vec<_> = rt.block_on(async {
+            let mut v = Vec::new();
+            for _ in 0..4 {
+                v.push(sub.next().await.unwrap());
+            }
+            v
+        });
+        let actions: Vec<&str> = got.iter().map(|m| m.action.as_str()).collect();
+        assert_eq!(actions, ["create", "mount", "unmount", "destroy"]);
+        assert!(got.iter().all(|m| m.kind == "volume" && m.actor.id == "ev"));
+        let mount = &got[1].actor.attributes;
+        assert_eq!(mount["container"], "c1");
+        assert_eq!(mount["destination"], "/d");
+        assert_eq!(mount["read/write"], "false");
+        assert_eq!(mount["driver"], "local");
+        assert_eq!(got[2].actor.attributes.len(), 2);
+        assert_eq!(got[3].actor.attributes["driver"], "local");
+    }
+
+    #[test]
     fn list_filters_and_prune_follow_docker() {
         let (_d, s) = service();
         s.create(req("keep", &[("app", "x")])).unwrap();
