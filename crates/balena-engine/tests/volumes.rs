@@ -137,6 +137,39 @@ fn a_named_volume_keeps_data_across_container_replacement() {
         json!(["appdata:/data"])
     );
     assert_eq!(std::fs::read_to_string(src.join("f")).unwrap(), "kept\n");
+    // Docker's volume events, with their attributes.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let r = api(
+        &d,
+        "GET",
+        &format!("/events?since=0&until={now}&filters=%7B%22type%22%3A%5B%22volume%22%5D%7D"),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let evs: Vec<Value> = r
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<&str> = evs.iter().map(|e| e["Action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["create", "mount", "unmount"]);
+    assert_eq!(
+        evs[0]["Actor"],
+        json!({"ID": "appdata", "Attributes": {"driver": "local"}})
+    );
+    assert_eq!(
+        evs[1]["Actor"]["Attributes"],
+        json!({"container": id, "destination": "/data", "driver": "local",
+               "propagation": "", "read/write": "true"})
+    );
+    assert_eq!(
+        evs[2]["Actor"]["Attributes"],
+        json!({"container": id, "driver": "local"})
+    );
     // ps filter by volume.
     let r = api(
         &d,
