@@ -7,8 +7,8 @@
 //! - [`version`]: the API version type, the supported range, build facts.
 //! - [`types`]: request and response bodies (`/version`, `/info`, ...).
 //! - [`error`]: Docker's `{"message": "..."}` error body.
-//! - [`container`], [`image`], [`network`], [`events`]: the bodies of those
-//!   endpoints.
+//! - [`container`], [`image`], [`network`], [`events`], [`volume`]: the
+//!   bodies of those endpoints.
 //!
 //! Must not: depend on the engine, on HTTP crates or on tokio.
 
@@ -21,6 +21,7 @@ pub mod network;
 pub mod progress;
 pub mod types;
 pub mod version;
+pub mod volume;
 
 pub use error::ErrorBody;
 pub use version::ApiVersion;

@@ -133,6 +133,9 @@ enum Command {
     Port(commands::container::PortArgs),
     /// Get real time events from the server
     Events(commands::events::EventsArgs),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCommand),
     /// Copy files/folders between a container and the local filesystem
     Cp(commands::cp::CpArgs),
     /// Export a container's filesystem as a tar archive
@@ -144,6 +147,22 @@ enum Command {
     /// Manage balenaEngine
     #[command(subcommand)]
     System(SystemCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum VolumeCommand {
+    /// Create a volume
+    Create(commands::volume::CreateArgs),
+    /// Display detailed information on one or more volumes
+    Inspect(commands::volume::InspectArgs),
+    /// List volumes
+    #[command(name = "ls", visible_alias = "list")]
+    Ls(commands::volume::LsArgs),
+    /// Remove all unused local volumes
+    Prune(commands::volume::PruneArgs),
+    /// Remove one or more volumes
+    #[command(name = "rm", visible_alias = "remove")]
+    Rm(commands::volume::RmArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -498,6 +517,11 @@ pub fn main(args: &[String]) -> i32 {
             Command::System(SystemCommand::Df(a)) => commands::fs::df(&env, a).await,
             Command::System(SystemCommand::Info(a)) => commands::system::info(&env, a).await,
             Command::System(SystemCommand::Prune(a)) => commands::fs::prune(&env, a).await,
+            Command::Volume(VolumeCommand::Create(a)) => commands::volume::create(&env, a).await,
+            Command::Volume(VolumeCommand::Inspect(a)) => commands::volume::inspect(&env, a).await,
+            Command::Volume(VolumeCommand::Ls(a)) => commands::volume::ls(&env, a).await,
+            Command::Volume(VolumeCommand::Prune(a)) => commands::volume::prune(&env, a).await,
+            Command::Volume(VolumeCommand::Rm(a)) => commands::volume::rm(&env, a).await,
             Command::Login(a) => commands::distribution::login(&env, a).await,
             Command::Logout(a) => commands::distribution::logout(&env, a).await,
             Command::Load(a) | Command::Image(ImageCommand::Load(a)) => {

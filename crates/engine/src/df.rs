@@ -53,8 +53,12 @@ impl Engine {
             layers_size,
             images: list,
             containers,
-            // TODO(lead): volumes' usage once the volumes service has it.
-            volumes: Vec::new(),
+            volumes: self
+                .volumes()
+                .usage()
+                .iter()
+                .filter_map(|v| serde_json::to_value(v).ok())
+                .collect(),
             build_cache: Vec::new(),
         })
     }

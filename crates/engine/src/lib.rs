@@ -35,6 +35,7 @@ pub mod pull;
 pub mod push;
 pub mod shimexe;
 pub mod sysinfo;
+pub mod volumes;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -54,6 +55,7 @@ pub struct Engine {
     events: Arc<events::Events>,
     containers: Arc<containers::Containers>,
     networks: Arc<networks::Networks>,
+    volumes: Arc<volumes::Volumes>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -114,6 +116,7 @@ impl Engine {
             bridge: config.bridge.clone(),
             events: events.clone(),
         })?;
+        let volumes = volumes::Volumes::open(config.data_root.join("volumes"), events.clone())?;
         let shim_exe = shimexe::ShimExe::open()?;
         let proxy_exe = shim_exe.path();
         let containers = containers::Containers::open(
@@ -131,12 +134,14 @@ impl Engine {
             Some(shim_exe),
             networks.clone(),
             events.clone(),
+            volumes.clone(),
         )?;
         networks.bind(&containers, Some(proxy_exe));
         Ok(Self {
             images: images::Images::new(store, events.clone()),
             containers,
             networks,
+            volumes,
             registry,
             delta_store,
             config,
@@ -168,6 +173,11 @@ impl Engine {
     /// inside the async runtime, before serving.
     pub fn networks(&self) -> &Arc<networks::Networks> {
         &self.networks
+    }
+
+    /// The volumes service.
+    pub fn volumes(&self) -> &Arc<volumes::Volumes> {
+        &self.volumes
     }
 
     pub async fn restore(&self) {

@@ -27,6 +27,7 @@ pub mod fsutil;
 mod imagedb;
 mod layerdb;
 mod mount;
+pub use mount::is_mountpoint;
 pub use mount::unescape as unescape_mountinfo;
 pub mod overlay;
 mod refstore;

@@ -65,7 +65,7 @@ fn mount_points(mountinfo: &str) -> impl Iterator<Item = Vec<u8>> + '_ {
 /// is not.
 ///
 /// Hand-written: a dozen lines of parsing do not warrant a dependency.
-pub(crate) fn is_mountpoint(path: &Path) -> Result<bool, StoreError> {
+pub fn is_mountpoint(path: &Path) -> Result<bool, StoreError> {
     // Resolve the parent only: stat'ing the mount itself can fail when
     // its overlay went bad (a lower removed), which must not stop us from
     // seeing, and detaching, it.

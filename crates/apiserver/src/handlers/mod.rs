@@ -12,6 +12,7 @@ mod networks;
 mod pull;
 mod swarm;
 mod system;
+mod volumes;
 
 pub(crate) fn routes() -> Vec<(Method, &'static str, Handler)> {
     let mut r: Vec<(Method, &'static str, Handler)> = vec![
@@ -27,5 +28,6 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, Handler)> {
     r.extend(events::routes());
     r.extend(swarm::routes());
     r.extend(archive::routes());
+    r.extend(volumes::routes());
     r
 }

@@ -10,3 +10,4 @@ pub mod images;
 pub mod network;
 pub mod pull;
 pub mod system;
+pub mod volume;

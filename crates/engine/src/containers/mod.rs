@@ -21,6 +21,7 @@ pub mod create;
 pub mod exec;
 pub mod files;
 pub mod fsops;
+mod mounts;
 pub mod names;
 mod netconn;
 pub mod record;
@@ -129,6 +130,7 @@ pub struct Containers {
     execs: Mutex<HashMap<String, Arc<exec::Exec>>>,
     networks: Arc<crate::networks::Networks>,
     events: Arc<crate::events::Events>,
+    volumes: Arc<crate::volumes::Volumes>,
 }
 
 fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> EngineError {
@@ -155,6 +157,7 @@ impl Containers {
         shim_exe: Option<ShimExe>,
         networks: Arc<crate::networks::Networks>,
         events: Arc<crate::events::Events>,
+        volumes: Arc<crate::volumes::Volumes>,
     ) -> Result<Arc<Self>, EngineError> {
         for d in [&settings.root, &settings.exec_root, &settings.runtime_root] {
             std::fs::create_dir_all(d).map_err(io_err("create directory", d))?;
@@ -167,6 +170,7 @@ impl Containers {
             let dir = e.path();
             match Record::load(&dir) {
                 Ok(Some(rec)) if rec.id == e.file_name().to_string_lossy() => {
+                    mounts::add_refs(&volumes, &rec);
                     table.names.insert(rec.name.clone(), rec.id.clone());
                     table.by_id.insert(rec.id.clone(), Ctr::new(rec));
                 }
@@ -186,6 +190,7 @@ impl Containers {
             execs: Mutex::new(HashMap::new()),
             networks,
             events,
+            volumes,
         }))
     }
 
@@ -377,6 +382,13 @@ impl Containers {
                 }
             }
         };
+        let mount_points = match self.plan_mounts(&id, &host, &config) {
+            Ok(m) => m,
+            Err(e) => {
+                self.release_name(&name, &id);
+                return Err(e);
+            }
+        };
         let made = (|| {
             let mut env = config.env.take().unwrap_or_default();
             create::add_cid_env(&mut env, &host.container_id_env, &id)?;
@@ -422,6 +434,7 @@ impl Containers {
                 runs: 0,
                 networks,
                 net: Default::default(),
+                mount_points: mount_points.clone(),
             };
             runtime::write_etc_files(&rec, None)?;
             rec.save(&dir)?;
@@ -435,6 +448,7 @@ impl Containers {
             }
             Err(e) => {
                 self.release_name(&name, &id);
+                self.unplan_mounts(&id, &mount_points);
                 let _ = self.store.remove_rw_layer(&id);
                 let _ = std::fs::remove_dir_all(self.dir(&id));
                 Err(e)

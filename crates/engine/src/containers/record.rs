@@ -98,6 +98,10 @@ pub struct Record {
     /// The kernel side of its networking, for teardown and restore.
     #[serde(default)]
     pub net: crate::networks::NetRuntime,
+    /// Binds, volumes and `--mount` tmpfs by destination (Docker's
+    /// `MountPoints`); empty for records made before volumes existed.
+    #[serde(default)]
+    pub mount_points: Vec<crate::volumes::MountPoint>,
 }
 
 impl Record {

@@ -330,6 +330,7 @@ impl Containers {
             source,
         })?;
         write_etc_files(rec, Some(&self.networks))?;
+        self.mount_volumes(rec, &rootfs)?;
         let spec = super::specmap::build(rec, &rootfs, &self.settings, Some(self))?;
         let cfg_path = bundle.join("config.json");
         let json = serde_json::to_vec(&spec)
@@ -389,6 +390,7 @@ impl Containers {
         let t0 = std::time::Instant::now();
         let _ = tokio::task::spawn_blocking(move || {
             this.teardown(&id);
+            this.unmount_volumes(&rec2);
             let t1 = std::time::Instant::now();
             nets.teardown(&rec2);
             t1.elapsed()
@@ -718,6 +720,7 @@ impl Containers {
             match shim_call(&sock, &Request::State).await {
                 Ok((reply, _)) if reply.state.as_ref().is_some_and(|s| s.status != "stopped") => {
                     tracing::info!(container = %c.id, "found running container");
+                    self.hold_volumes(&rec);
                     let nets = self.networks.clone();
                     let rec2 = rec.clone();
                     if let Ok(Some(rt)) =
@@ -882,7 +885,7 @@ impl Containers {
     }
 
     /// `DELETE /containers/{id}`.
-    pub async fn remove(&self, name: &str, force: bool, _volumes: bool) -> Result<(), EngineError> {
+    pub async fn remove(&self, name: &str, force: bool, volumes: bool) -> Result<(), EngineError> {
         let c = self.get(name)?;
         let _op = c.op.lock().await;
         let rec = c.record();
@@ -948,6 +951,7 @@ impl Containers {
             }
         }
         lock(&self.execs).retain(|_, e| e.container_id != c.id);
+        self.release_volumes(&rec, volumes);
         self.event(&rec, "destroy", &[]);
         c.tx.send_modify(|s| s.removed = true);
         Ok(())

@@ -133,14 +133,8 @@ fn user_mounts(h: &HostConfig) -> Result<Vec<spec::Mount>, EngineError> {
     for b in h.binds.iter().flatten() {
         let b = super::create::parse_bind(b)?;
         if !b.source.starts_with('/') {
-            return Err(EngineError::InvalidArgument(format!(
-                "volumes are not supported yet: {}",
-                if b.source.is_empty() {
-                    &b.destination
-                } else {
-                    &b.source
-                }
-            )));
+            // A volume: planned with the container's mount points.
+            continue;
         }
         out.push(spec::Mount {
             kind: spec::MountKind::Bind,
@@ -190,12 +184,8 @@ fn user_mounts(h: &HostConfig) -> Result<Vec<spec::Mount>, EngineError> {
                     tmpfs_options: opts,
                 })
             }
-            _ => {
-                return Err(EngineError::InvalidArgument(format!(
-                    "volumes are not supported yet: {}",
-                    m.target
-                )))
-            }
+            // Volumes are planned with the container's mount points.
+            _ => {}
         }
     }
     for (dest, o) in h.tmpfs.iter().flatten() {
@@ -343,7 +333,11 @@ pub fn build(
             None => spec::Seccomp::Default,
         },
     };
-    let mut mounts = user_mounts(h)?;
+    let mut mounts = if rec.mount_points.is_empty() {
+        user_mounts(h)?
+    } else {
+        super::mounts::spec_mounts(rec)?
+    };
     // User mounts at the same place win over the defaults the builder adds.
     mounts.retain(|m| !m.destination.is_empty());
     let etc_files: Vec<(String, PathBuf)> = [

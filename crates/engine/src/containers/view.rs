@@ -60,6 +60,13 @@ fn command(r: &Record) -> String {
 
 /// Docker's `Mounts` entries for binds and tmpfs (volumes come later).
 fn mounts(r: &Record) -> Vec<Value> {
+    if !r.mount_points.is_empty() {
+        return r
+            .mount_points
+            .iter()
+            .map(super::mounts::mount_json)
+            .collect();
+    }
     let mut out = Vec::new();
     for b in r.host_config.binds.iter().flatten() {
         if let Ok(b) = super::create::parse_bind(b) {
@@ -363,6 +370,16 @@ impl Containers {
                     r.networks.iter().any(|(name, s)| {
                         name == n || (!n.is_empty() && s.network_id.starts_with(n.as_str()))
                     })
+                })
+            {
+                continue;
+            }
+            let vol_f = filters.get("volume");
+            if !vol_f.is_empty()
+                && !vol_f.iter().any(|v| {
+                    r.mount_points
+                        .iter()
+                        .any(|m| (m.is_volume() && m.name == *v) || m.destination == *v)
                 })
             {
                 continue;
