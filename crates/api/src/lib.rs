@@ -9,6 +9,7 @@
 //! - [`error`]: Docker's `{"message": "..."}` error body.
 //! - [`container`], [`image`], [`network`], [`events`]: the bodies of those
 //!   endpoints.
+//! - [`ops`]: stats, top, update and container prune.
 //!
 //! Must not: depend on the engine, on HTTP crates or on tokio.
 
@@ -17,6 +18,7 @@ pub mod error;
 pub mod events;
 pub mod image;
 pub mod network;
+pub mod ops;
 pub mod progress;
 pub mod types;
 pub mod version;

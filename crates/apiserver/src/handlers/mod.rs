@@ -7,6 +7,7 @@ use crate::router::Handler;
 mod containers;
 mod images;
 mod networks;
+mod ops;
 mod pull;
 mod swarm;
 mod system;
@@ -21,6 +22,7 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, Handler)> {
     r.extend(pull::routes());
     r.extend(images::routes());
     r.extend(containers::routes());
+    r.extend(ops::routes());
     r.extend(networks::routes());
     r.extend(swarm::routes());
     r

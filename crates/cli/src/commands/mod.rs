@@ -5,5 +5,6 @@ pub mod container;
 pub mod distribution;
 pub mod images;
 pub mod network;
+pub mod ops;
 pub mod pull;
 pub mod system;
