@@ -61,7 +61,7 @@ fn stats(ctx: Ctx) -> HandlerFuture {
         }
         if !stream && !s.running() {
             // A stopped container: one zeroed document with its name and id.
-            let doc = s.next();
+            let doc = s.sample();
             let mut r = Response::new(crate::response::full(encode(&doc)));
             r.headers_mut().insert(
                 http::header::CONTENT_TYPE,
@@ -82,7 +82,7 @@ fn stats(ctx: Ctx) -> HandlerFuture {
                     return;
                 }
                 let Ok((doc, back)) = tokio::task::spawn_blocking(move || {
-                    let d = s.next();
+                    let d = s.sample();
                     (d, s)
                 })
                 .await

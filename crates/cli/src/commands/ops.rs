@@ -755,7 +755,7 @@ mod tests {
             "NAME      CPU %\nweb       20.00%\n"
         );
         let a: StatsArgs = parse(&["--format", "json"]);
-        let out = render_stats(&a, &[e.clone()]).unwrap();
+        let out = render_stats(&a, std::slice::from_ref(&e)).unwrap();
         let v: Value = serde_json::from_str(out.trim()).unwrap();
         assert_eq!(v["MemPerc"], "8.00%");
         assert_eq!(v["Container"], "web");

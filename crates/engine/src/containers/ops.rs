@@ -32,7 +32,7 @@ fn not_running(id: &str) -> EngineError {
     EngineError::Conflict(format!("Container {id} is not running"))
 }
 
-/// A `stats` stream of one container: call [`StatsStream::next`] once a
+/// A `stats` stream of one container: call [`StatsStream::sample`] once a
 /// second. Each document carries the previous one's CPU figures as
 /// `precpu_stats`, as Docker's do.
 #[derive(Debug)]
@@ -57,7 +57,7 @@ impl StatsStream {
     }
 
     /// The next document. Blocking (reads cgroup files and /proc).
-    pub fn next(&mut self) -> StatsJson {
+    pub fn sample(&mut self) -> StatsJson {
         let (name, running, pid, host_net) = {
             let r = lock(&self.c.rec);
             (
