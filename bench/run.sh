@@ -8,7 +8,7 @@
 # Results: bench/out/startup.json and a table on stdout.
 # Later issues extend this script with their own sections: bench/pull.sh
 # (image pulls), bench/containers.sh (container run/exec latency, memory
-# per container).
+# per container), bench/stats.sh (CPU cost of a stats stream).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
@@ -45,3 +45,4 @@ PY
 bench/pull.sh
 bench/containers.sh
 bench/network.sh
+bench/stats.sh

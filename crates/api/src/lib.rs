@@ -9,6 +9,8 @@
 //! - [`error`]: Docker's `{"message": "..."}` error body.
 //! - [`container`], [`image`], [`network`], [`events`], [`volume`]: the
 //!   bodies of those endpoints.
+//! - [`ops`]: stats, top, update and container prune.
+//! - [`fs`]: changes, archive, commit and disk usage.
 //!
 //! Must not: depend on the engine, on HTTP crates or on tokio.
 
@@ -18,6 +20,7 @@ pub mod events;
 pub mod fs;
 pub mod image;
 pub mod network;
+pub mod ops;
 pub mod progress;
 pub mod types;
 pub mod version;

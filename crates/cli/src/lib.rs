@@ -131,6 +131,14 @@ enum Command {
     Network(NetworkCommand),
     /// List port mappings or a specific mapping for the container
     Port(commands::container::PortArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(commands::ops::StatsArgs),
+    /// Display the running processes of a container
+    Top(commands::ops::TopArgs),
+    /// Update configuration of one or more containers
+    Update(commands::ops::UpdateArgs),
+    /// Rename a container
+    Rename(commands::ops::RenameArgs),
     /// Get real time events from the server
     Events(commands::events::EventsArgs),
     /// Manage volumes
@@ -237,6 +245,16 @@ enum ContainerCommand {
     Diff(commands::fs::DiffArgs),
     /// Create a new image from a container's changes
     Commit(commands::fs::CommitArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(commands::ops::StatsArgs),
+    /// Display the running processes of a container
+    Top(commands::ops::TopArgs),
+    /// Update configuration of one or more containers
+    Update(commands::ops::UpdateArgs),
+    /// Rename a container
+    Rename(commands::ops::RenameArgs),
+    /// Remove all stopped containers
+    Prune(commands::ops::PruneArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -522,6 +540,19 @@ pub fn main(args: &[String]) -> i32 {
             Command::Volume(VolumeCommand::Ls(a)) => commands::volume::ls(&env, a).await,
             Command::Volume(VolumeCommand::Prune(a)) => commands::volume::prune(&env, a).await,
             Command::Volume(VolumeCommand::Rm(a)) => commands::volume::rm(&env, a).await,
+            Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => {
+                commands::ops::stats(&env, a).await
+            }
+            Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => {
+                commands::ops::top(&env, a).await
+            }
+            Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => {
+                commands::ops::update(&env, a).await
+            }
+            Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
+                commands::ops::rename(&env, a).await
+            }
+            Command::Container(ContainerCommand::Prune(a)) => commands::ops::prune(&env, a).await,
             Command::Login(a) => commands::distribution::login(&env, a).await,
             Command::Logout(a) => commands::distribution::logout(&env, a).await,
             Command::Load(a) | Command::Image(ImageCommand::Load(a)) => {

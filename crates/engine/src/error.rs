@@ -52,6 +52,13 @@ pub enum EngineError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// Kernel work on a container's cgroups failed: 500.
+    #[error("{context}: {source}")]
+    Cgroup {
+        context: String,
+        #[source]
+        source: crate::cgroups::CgroupError,
+    },
     #[error(transparent)]
     Store(#[from] store::StoreError),
     #[error(transparent)]
@@ -68,6 +75,7 @@ impl EngineError {
             EngineError::Forbidden(_) => ErrorKind::Forbidden,
             EngineError::Network { .. } => ErrorKind::Internal,
             EngineError::Corrupt(_) => ErrorKind::Internal,
+            EngineError::Cgroup { .. } => ErrorKind::Internal,
             EngineError::Cancelled => ErrorKind::Unavailable,
             EngineError::NotModified => ErrorKind::NotModified,
             EngineError::Registry(e) => match e.kind() {

@@ -16,6 +16,7 @@
 //! long-running kernel work (callers run such calls on blocking threads).
 
 pub mod archive;
+pub mod cgroups;
 pub mod changes;
 pub mod commit;
 pub mod compression;

@@ -9,6 +9,7 @@ mod containers;
 mod events;
 mod images;
 mod networks;
+mod ops;
 mod pull;
 mod swarm;
 mod system;
@@ -24,6 +25,7 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, Handler)> {
     r.extend(pull::routes());
     r.extend(images::routes());
     r.extend(containers::routes());
+    r.extend(ops::routes());
     r.extend(networks::routes());
     r.extend(events::routes());
     r.extend(swarm::routes());

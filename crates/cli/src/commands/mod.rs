@@ -8,6 +8,7 @@ pub mod events;
 pub mod fs;
 pub mod images;
 pub mod network;
+pub mod ops;
 pub mod pull;
 pub mod system;
 pub mod volume;

@@ -10,6 +10,7 @@
 //!   handling, and finding running shims again after a daemon restart.
 //! - `exec`: exec instances.
 //! - `netconn`: connecting and disconnecting networks.
+//! - `ops`: stats, top, update, rename and prune.
 //! - `specmap`: Docker settings → the OCI spec builder's input.
 //!
 //! Locking: the table lock is held only to look up or insert; each
@@ -24,6 +25,7 @@ pub mod fsops;
 mod mounts;
 pub mod names;
 mod netconn;
+pub mod ops;
 pub mod record;
 pub mod runtime;
 pub mod specmap;
@@ -306,6 +308,9 @@ impl Containers {
         // Docker's daemon-side defaults.
         if host.shm_size == 0 {
             host.shm_size = 64 << 20;
+        }
+        if host.memory > 0 && host.memory_swap == 0 {
+            host.memory_swap = host.memory.saturating_mul(2);
         }
         if host.network_mode.is_empty() {
             host.network_mode = "default".into();

@@ -429,6 +429,17 @@ impl Networks {
         }
     }
 
+    /// A renamed container answers to its new name in the embedded DNS
+    /// of every network it is on (`docker rename`).
+    pub(crate) fn rename_endpoints(&self, cid: &str, new_name: &str) {
+        let mut inner = lock(&self.inner);
+        for n in inner.nets.values_mut() {
+            if let Some(ep) = n.eps.get_mut(cid) {
+                ep.name = new_name.to_string();
+            }
+        }
+    }
+
     /// The record of a network by name or id.
     /// Publishes a network event (`name`, `type` and, for connect and
     /// disconnect, `container`), as Docker's `LogNetworkEventWithAttributes`.
