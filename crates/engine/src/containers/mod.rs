@@ -19,9 +19,11 @@
 
 pub mod create;
 pub mod exec;
+pub mod health;
 pub mod names;
 mod netconn;
 pub mod record;
+mod restart;
 pub mod runtime;
 pub mod specmap;
 pub mod view;
@@ -56,6 +58,9 @@ pub struct Settings {
     pub no_new_privileges: bool,
     /// Parent cgroup for containers.
     pub cgroup_parent: String,
+    /// `--experimental`: an unhealthy container is restarted by its
+    /// restart policy (balenaEngine).
+    pub experimental: bool,
 }
 
 /// A snapshot of the run state, for waiters.
@@ -75,6 +80,7 @@ pub struct Ctr {
     op: tokio::sync::Mutex<()>,
     tx: tokio::sync::watch::Sender<Snap>,
     pending_attach: Mutex<Vec<runtime::PendingAttach>>,
+    lc: Mutex<restart::Lifecycle>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -95,6 +101,7 @@ impl Ctr {
             op: tokio::sync::Mutex::new(()),
             tx: tokio::sync::watch::channel(snap).0,
             pending_attach: Mutex::new(Vec::new()),
+            lc: Mutex::new(Default::default()),
         })
     }
 
@@ -127,6 +134,7 @@ pub struct Containers {
     execs: Mutex<HashMap<String, Arc<exec::Exec>>>,
     networks: Arc<crate::networks::Networks>,
     events: Arc<crate::events::Events>,
+    flags: restart::Flags,
 }
 
 fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> EngineError {
@@ -184,6 +192,7 @@ impl Containers {
             execs: Mutex::new(HashMap::new()),
             networks,
             events,
+            flags: Default::default(),
         }))
     }
 
@@ -295,6 +304,7 @@ impl Containers {
         }
         let (path, args) = create::path_and_args(&config)?;
         create::verify_host_config(&host)?;
+        health::verify(&config)?;
         let mut warnings = specmap::verify(&host, &config)?;
         // Docker's daemon-side defaults.
         if host.shm_size == 0 {
@@ -420,6 +430,7 @@ impl Containers {
                 runs: 0,
                 networks,
                 net: Default::default(),
+                health: None,
             };
             runtime::write_etc_files(&rec, None)?;
             rec.save(&dir)?;

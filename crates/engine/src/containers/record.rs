@@ -98,6 +98,10 @@ pub struct Record {
     /// The kernel side of its networking, for teardown and restore.
     #[serde(default)]
     pub net: crate::networks::NetRuntime,
+    /// The health check's state (`State.Health`); kept in memory and in
+    /// the exec root, never in this file (see `health`).
+    #[serde(skip)]
+    pub health: Option<super::health::Health>,
 }
 
 impl Record {
