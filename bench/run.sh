@@ -8,7 +8,8 @@
 # Results: bench/out/startup.json and a table on stdout.
 # Later issues extend this script with their own sections: bench/pull.sh
 # (image pulls), bench/containers.sh (container run/exec latency, memory
-# per container).
+# per container), bench/restart.sh (all `always` containers back after a
+# simulated reboot, daemon RSS with them and an events client).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
@@ -45,3 +46,4 @@ PY
 bench/pull.sh
 bench/containers.sh
 bench/network.sh
+bench/restart.sh

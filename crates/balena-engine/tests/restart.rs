@@ -60,7 +60,9 @@ fn on_failure_restarts_n_times_then_stays_exited() {
         json!({"Cmd": ["sh", "-c", "exit 3"], "HostConfig": policy("on-failure", 3)}),
     );
     start(&d, &id);
-    wait_until(20, "three restarts", || state(&d, &id) == ("exited".into(), 3));
+    wait_until(20, "three restarts", || {
+        state(&d, &id) == ("exited".into(), 3)
+    });
     std::thread::sleep(Duration::from_secs(2));
     let v = inspect(&d, &id);
     assert_eq!(v["State"]["Status"], "exited");
@@ -125,7 +127,11 @@ fn backoff_doubles_and_stop_cancels_a_pending_restart() {
     let v = inspect(&d, &id);
     assert_eq!(v["State"]["Restarting"], true);
     let ps = api(&d, "GET", "/containers/json", None).json();
-    let me = ps.as_array().unwrap().iter().find(|c| c["Id"] == id.as_str());
+    let me = ps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["Id"] == id.as_str());
     assert!(
         me.unwrap()["Status"]
             .as_str()
@@ -220,7 +226,14 @@ fn policies_apply_when_the_daemon_starts_again() {
         json!({"Cmd": ["sleep", "1000"], "HostConfig": {
             "RestartPolicy": {"Name": "always"}, "NetworkMode": "container:rs-always"}}),
     );
-    for id in [&always, &unless, &unless_stopped, &always_stopped, &no, &joined] {
+    for id in [
+        &always,
+        &unless,
+        &unless_stopped,
+        &always_stopped,
+        &no,
+        &joined,
+    ] {
         start(&d, id);
     }
     for id in [&unless_stopped, &always_stopped] {
@@ -302,7 +315,12 @@ fn ps_status(d: &Daemon, id: &str) -> String {
 
 fn ps_health(d: &Daemon, h: &str) -> Vec<String> {
     let f = format!("%7B%22health%22%3A%5B%22{h}%22%5D%7D");
-    let r = api(d, "GET", &format!("/containers/json?all=1&filters={f}"), None);
+    let r = api(
+        d,
+        "GET",
+        &format!("/containers/json?all=1&filters={f}"),
+        None,
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()
         .as_array()
@@ -350,7 +368,11 @@ fn health_checks_report_healthy_and_unhealthy() {
     assert_eq!(last["ExitCode"], 0);
     assert_eq!(last["Output"], "hi\nerr\n");
     assert!(last["Start"].as_str().unwrap() <= last["End"].as_str().unwrap());
-    assert!(ps_status(&d, &good).ends_with("(healthy)"), "{}", ps_status(&d, &good));
+    assert!(
+        ps_status(&d, &good).ends_with("(healthy)"),
+        "{}",
+        ps_status(&d, &good)
+    );
 
     wait_until(10, "unhealthy and five results", || {
         let h = health(&d, &bad);
@@ -370,10 +392,10 @@ fn health_checks_report_healthy_and_unhealthy() {
     assert_eq!(health(&d, &none), Value::Null);
     assert!(!ps_status(&d, &none).contains('('));
 
-    assert_eq!(ps_health(&d, "healthy"), [good.clone()]);
-    assert_eq!(ps_health(&d, "unhealthy"), [bad.clone()]);
-    assert_eq!(ps_health(&d, "starting"), [slow.clone()]);
-    assert_eq!(ps_health(&d, "none"), [none.clone()]);
+    assert_eq!(ps_health(&d, "healthy"), vec![good.as_str()]);
+    assert_eq!(ps_health(&d, "unhealthy"), vec![bad.as_str()]);
+    assert_eq!(ps_health(&d, "starting"), vec![slow.as_str()]);
+    assert_eq!(ps_health(&d, "none"), vec![none.as_str()]);
     let r = api(
         &d,
         "GET",
@@ -384,12 +406,17 @@ fn health_checks_report_healthy_and_unhealthy() {
 
     let evs = events_of(&d, &good);
     assert_eq!(count(&evs, "health_status: healthy"), 1, "{evs:?}");
-    assert!(count(&evs, "exec_create: /bin/sh -c echo hi; echo err >&2") >= 1, "{evs:?}");
+    assert!(
+        count(&evs, "exec_create: /bin/sh -c echo hi; echo err >&2") >= 1,
+        "{evs:?}"
+    );
     assert!(count(&evs, "exec_die") >= 1, "{evs:?}");
     let evs = events_of(&d, &bad);
     assert_eq!(count(&evs, "health_status: unhealthy"), 1, "{evs:?}");
     // Probe execs are not left behind.
-    assert!(inspect(&d, &good)["ExecIDs"].as_array().is_none_or(|a| a.len() <= 1));
+    assert!(inspect(&d, &good)["ExecIDs"]
+        .as_array()
+        .is_none_or(|a| a.len() <= 1));
 
     // Probes resume after a daemon restart, with the state they had.
     let before = health(&d, &bad)["FailingStreak"].as_i64().unwrap();
@@ -407,7 +434,9 @@ fn health_checks_report_healthy_and_unhealthy() {
     assert_eq!(r.status, 204);
     assert_eq!(health(&d, &good)["Status"], "unhealthy");
     start(&d, &good);
-    wait_until(10, "healthy again", || health(&d, &good)["Status"] == "healthy");
+    wait_until(10, "healthy again", || {
+        health(&d, &good)["Status"] == "healthy"
+    });
 }
 
 #[test]
@@ -455,7 +484,8 @@ fn a_hanging_health_check_times_out_without_piling_up() {
 fn experimental_daemons_restart_unhealthy_containers() {
     let d = Daemon::new().start(&["--experimental"]);
     load_probe_image(&d);
-    let hc = json!({"Test": ["CMD-SHELL", "test ! -e /tmp/sick"], "Interval": 100 * MS, "Retries": 1});
+    let hc =
+        json!({"Test": ["CMD-SHELL", "test ! -e /tmp/sick"], "Interval": 100 * MS, "Retries": 1});
     let id = create(
         &d,
         "hc-restart",

@@ -170,7 +170,12 @@ impl Containers {
                 _ = rx => return,
             }
             let _op = c.op.lock().await;
-            if lock(&c.lc).gen != gen || c.record().state.status != Status::Restarting {
+            // During shutdown the container stays `restarting` on disk; the
+            // next daemon start applies its policy again.
+            if lock(&c.lc).gen != gen
+                || c.record().state.status != Status::Restarting
+                || this.shutting_down()
+            {
                 return;
             }
             lock(&c.lc).cancel = None;
