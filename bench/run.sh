@@ -8,7 +8,9 @@
 # Results: bench/out/startup.json and a table on stdout.
 # Later issues extend this script with their own sections: bench/pull.sh
 # (image pulls), bench/containers.sh (container run/exec latency, memory
-# per container), bench/stats.sh (CPU cost of a stats stream).
+# per container), bench/stats.sh (CPU cost of a stats stream), bench/restart.sh
+# (all `always` containers back after a simulated reboot, daemon RSS with
+# them and an events client).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
@@ -46,3 +48,4 @@ bench/pull.sh
 bench/containers.sh
 bench/network.sh
 bench/stats.sh
+bench/restart.sh

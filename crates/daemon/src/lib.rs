@@ -113,6 +113,7 @@ fn run(config: DaemonConfig, started: Instant) -> anyhow::Result<()> {
             tracing::info!("API listen on {h}");
         }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let containers = engine.containers().clone();
         let state = Arc::new(apiserver::State { engine });
         let server = tokio::spawn(apiserver::serve(state, listeners, stop_rx, grace));
         tracing::info!(
@@ -123,6 +124,8 @@ fn run(config: DaemonConfig, started: Instant) -> anyhow::Result<()> {
 
         wait_for_signal().await?;
         tracing::info!("Processing signal, shutting down");
+        // Exits from now on are not restarted by their policies.
+        containers.begin_shutdown();
         listen::sd_notify("STOPPING=1");
         let _ = stop_tx.send(true);
         // A third signal while we drain forces the exit, as dockerd does.

@@ -130,6 +130,7 @@ impl Engine {
                 seccomp_profile: config.seccomp_profile.clone(),
                 no_new_privileges: config.no_new_privileges,
                 cgroup_parent: "/balena".into(),
+                experimental: config.experimental,
             },
             store.clone(),
             Some(shim_exe),

@@ -22,11 +22,13 @@ pub mod create;
 pub mod exec;
 pub mod files;
 pub mod fsops;
+pub mod health;
 mod mounts;
 pub mod names;
 mod netconn;
 pub mod ops;
 pub mod record;
+mod restart;
 pub mod runtime;
 pub mod specmap;
 pub mod view;
@@ -61,6 +63,9 @@ pub struct Settings {
     pub no_new_privileges: bool,
     /// Parent cgroup for containers.
     pub cgroup_parent: String,
+    /// `--experimental`: an unhealthy container is restarted by its
+    /// restart policy (balenaEngine).
+    pub experimental: bool,
 }
 
 /// A snapshot of the run state, for waiters.
@@ -80,6 +85,7 @@ pub struct Ctr {
     op: tokio::sync::Mutex<()>,
     tx: tokio::sync::watch::Sender<Snap>,
     pending_attach: Mutex<Vec<runtime::PendingAttach>>,
+    lc: Mutex<restart::Lifecycle>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -100,6 +106,7 @@ impl Ctr {
             op: tokio::sync::Mutex::new(()),
             tx: tokio::sync::watch::channel(snap).0,
             pending_attach: Mutex::new(Vec::new()),
+            lc: Mutex::new(Default::default()),
         })
     }
 
@@ -133,6 +140,7 @@ pub struct Containers {
     networks: Arc<crate::networks::Networks>,
     events: Arc<crate::events::Events>,
     volumes: Arc<crate::volumes::Volumes>,
+    flags: restart::Flags,
 }
 
 fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> EngineError {
@@ -193,6 +201,7 @@ impl Containers {
             networks,
             events,
             volumes,
+            flags: Default::default(),
         }))
     }
 
@@ -304,6 +313,7 @@ impl Containers {
         }
         let (path, args) = create::path_and_args(&config)?;
         create::verify_host_config(&host)?;
+        health::verify(&config)?;
         let mut warnings = specmap::verify(&host, &config)?;
         // Docker's daemon-side defaults.
         if host.shm_size == 0 {
@@ -440,6 +450,7 @@ impl Containers {
                 networks,
                 net: Default::default(),
                 mount_points: mount_points.clone(),
+                health: None,
             };
             runtime::write_etc_files(&rec, None)?;
             rec.save(&dir)?;

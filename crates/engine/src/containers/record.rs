@@ -102,6 +102,10 @@ pub struct Record {
     /// `MountPoints`); empty for records made before volumes existed.
     #[serde(default)]
     pub mount_points: Vec<crate::volumes::MountPoint>,
+    /// The health check's state (`State.Health`); kept in memory and in
+    /// the exec root, never in this file (see `health`).
+    #[serde(skip)]
+    pub health: Option<super::health::Health>,
 }
 
 impl Record {

@@ -477,6 +477,9 @@ impl Containers {
         let c = self.get(name)?;
         let res = {
             let _op = c.op.lock().await;
+            if !c.record().is_running() {
+                self.reset_restarts(&c);
+            }
             self.start_locked(&c).await
         };
         // Docker removes an AutoRemove container whose start failed (a
@@ -491,7 +494,7 @@ impl Containers {
         res
     }
 
-    async fn start_locked(self: &Arc<Self>, c: &Arc<Ctr>) -> Result<(), EngineError> {
+    pub(super) async fn start_locked(self: &Arc<Self>, c: &Arc<Ctr>) -> Result<(), EngineError> {
         let rec = c.record();
         match rec.state.status {
             Status::Running | Status::Paused => return Err(EngineError::NotModified),
@@ -618,6 +621,7 @@ impl Containers {
         self.event(&rec, "start", &[]);
         c.tx.send_modify(|s| s.running = true);
         self.clone().monitor(c.clone(), sock);
+        self.start_health(c);
         Ok(())
     }
 
@@ -661,18 +665,29 @@ impl Containers {
                     }
                 }
             };
-            self.on_exit(&c, status).await;
+            self.on_exit(&c, status, true).await;
         });
     }
 
-    async fn on_exit(self: &Arc<Self>, c: &Arc<Ctr>, st: ExitStatus) {
+    async fn on_exit(self: &Arc<Self>, c: &Arc<Ctr>, st: ExitStatus, apply_policy: bool) {
         // exit.json stays until the next start: it is the durable copy of
         // this exit while the record below is written without a sync.
+        self.stop_health(c);
         self.teardown_all(c).await;
+        let restart_in = if apply_policy {
+            self.restart_decision(c, i64::from(st.exit_code), st.finished_at_ns)
+        } else {
+            None
+        };
         let finished = chrono::DateTime::from_timestamp_nanos(st.finished_at_ns)
             .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         let rec = c.update(&self.settings.root, |r| {
-            r.state.status = Status::Exited;
+            r.state.status = if restart_in.is_some() {
+                r.restart_count += 1;
+                Status::Restarting
+            } else {
+                Status::Exited
+            };
             r.state.pid = 0;
             r.state.exit_code = i64::from(st.exit_code);
             r.state.oom_killed = st.oom_killed;
@@ -697,6 +712,9 @@ impl Containers {
             s.exits += 1;
             s.exit_code = i64::from(st.exit_code);
         });
+        if let Some(delay) = restart_in {
+            self.schedule_restart(c, delay);
+        }
         if auto_remove {
             let this = self.clone();
             let id = c.id.clone();
@@ -713,7 +731,13 @@ impl Containers {
     pub async fn restore(self: &Arc<Self>) {
         for c in self.all() {
             let rec = c.record();
-            if !rec.is_running() && rec.state.status != Status::Restarting {
+            if rec.state.status == Status::Restarting {
+                // The daemon stopped during the backoff: the policy is
+                // applied again below, as for every stopped container.
+                let _ = c.update(&self.settings.root, |r| r.state.status = Status::Exited);
+                continue;
+            }
+            if !rec.is_running() {
                 continue;
             }
             let sock = self.socket(&c.id);
@@ -729,6 +753,7 @@ impl Containers {
                         let _ = c.update(&self.settings.root, |r| r.net = rt);
                     }
                     self.clone().monitor(c.clone(), sock);
+                    self.resume_health(&c);
                 }
                 _ => {
                     let st = match read_exit_file(&self.exit_file(&c.id)) {
@@ -741,10 +766,11 @@ impl Containers {
                         },
                     };
                     tracing::info!(container = %c.id, code = st.exit_code, "container exited while the daemon was down");
-                    self.on_exit(&c, st).await;
+                    self.on_exit(&c, st, false).await;
                 }
             }
         }
+        self.restart_at_daemon_start().await;
     }
 
     async fn signal(&self, c: &Ctr, sig: i32) -> Result<(), EngineError> {
@@ -777,6 +803,9 @@ impl Containers {
             Some(s) => parse_signal(s)?,
             None => libc::SIGKILL,
         };
+        if self.cancel_restarting(&c) {
+            return Ok(());
+        }
         if !c.record().is_running() {
             return Err(EngineError::Conflict(format!(
                 "Container {} is not running",
@@ -808,11 +837,30 @@ impl Containers {
     }
 
     async fn stop_signalled(&self, c: &Ctr, timeout: Option<i64>) -> Result<(), EngineError> {
+        if self.cancel_restarting(c) {
+            return Ok(());
+        }
+        self.stop_process(c, timeout, true).await
+    }
+
+    /// Stops an unhealthy container to start it again (not a manual stop).
+    pub(super) async fn stop_for_restart(&self, c: &Ctr) -> Result<(), EngineError> {
+        self.stop_process(c, None, false).await
+    }
+
+    async fn stop_process(
+        &self,
+        c: &Ctr,
+        timeout: Option<i64>,
+        manual: bool,
+    ) -> Result<(), EngineError> {
         let rec = c.record();
         if !rec.is_running() {
             return Err(EngineError::NotModified);
         }
-        let _ = c.update(&self.settings.root, |r| r.state.manually_stopped = true);
+        if manual {
+            let _ = c.update(&self.settings.root, |r| r.state.manually_stopped = true);
+        }
         let t = timeout.or(rec.config.stop_timeout).unwrap_or(10);
         let exits = c.tx.borrow().exits;
         let sig = stop_signal(&rec);
@@ -842,6 +890,7 @@ impl Containers {
             Ok(()) | Err(EngineError::NotModified) => {}
             Err(e) => return Err(e),
         }
+        self.reset_restarts(&c);
         self.start_locked(&c).await?;
         self.event(&c.record(), "restart", &[]);
         Ok(())
@@ -894,6 +943,15 @@ impl Containers {
                 "removal of container {} is already in progress",
                 c.id
             )));
+        }
+        if rec.state.status == Status::Restarting {
+            if !force {
+                return Err(EngineError::Conflict(format!(
+                    "You cannot remove a restarting container {}. Stop the container before attempting removal or force remove",
+                    c.id
+                )));
+            }
+            self.cancel_restarting(&c);
         }
         if rec.is_running() {
             if !force {

@@ -27,7 +27,14 @@ fn unix(ts: &str) -> i64 {
 pub fn status_string(r: &Record) -> String {
     let st = &r.state;
     match st.status {
-        Status::Running => format!("Up {}", human_duration(since(&st.started_at))),
+        Status::Running => match &r.health {
+            Some(h) => format!(
+                "Up {} ({})",
+                human_duration(since(&st.started_at)),
+                h.display()
+            ),
+            None => format!("Up {}", human_duration(since(&st.started_at))),
+        },
         Status::Paused => format!("Up {} (Paused)", human_duration(since(&st.started_at))),
         Status::Restarting => format!(
             "Restarting ({}) {} ago",
@@ -245,6 +252,9 @@ impl Containers {
             "Config": config,
             "NetworkSettings": network_settings(&r),
         });
+        if let Some(h) = &r.health {
+            v["State"]["Health"] = json!(h);
+        }
         if size {
             let (rw, rootfs) = self.store.rw_size(&r.id).unwrap_or((0, 0));
             v["SizeRw"] = json!(rw);
@@ -286,6 +296,13 @@ impl Containers {
             ) {
                 return Err(EngineError::InvalidArgument(format!(
                     "Unrecognised filter value for status: {s}"
+                )));
+            }
+        }
+        for s in filters.get("health") {
+            if !matches!(s.as_str(), "starting" | "healthy" | "unhealthy" | "none") {
+                return Err(EngineError::InvalidArgument(format!(
+                    "Unrecognised filter value for health: {s}"
                 )));
             }
         }
@@ -351,6 +368,11 @@ impl Containers {
             }
             let statuses = filters.get("status");
             if !statuses.is_empty() && !statuses.iter().any(|s| s == st.as_str()) {
+                continue;
+            }
+            let health = filters.get("health");
+            let hs = r.health.as_ref().map_or("none", |h| h.status.as_str());
+            if !health.is_empty() && !health.iter().any(|h| h == hs) {
                 continue;
             }
             let exited = filters.get("exited");
