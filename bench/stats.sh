@@ -41,13 +41,15 @@ def row(name, key, unit, fmt="{:.2f}"):
     t = fmt.format(b) if b is not None else "-"
     ratio = f"{a / b:.2f}x" if b else "-"
     print(f"{name:<30}{unit:>4}{fmt.format(a):>14}{t:>12}{ratio:>9}")
-row("CPU, idle window", "idle_cpu_ms", "ms", "{:.0f}")
-row("CPU, window with a stream", "stream_cpu_ms", "ms", "{:.0f}")
+row("CPU, idle window", "idle_sched_ms", "ms", "{:.1f}")
+row("CPU, window with a stream", "stream_sched_ms", "ms", "{:.1f}")
+row("  (utime+stime, 10 ms ticks) idle", "idle_cpu_ms", "ms", "{:.0f}")
+row("  (utime+stime, 10 ms ticks) stream", "stream_cpu_ms", "ms", "{:.0f}")
 row("documents received", "docs", "", "{:.0f}")
-row("stream cost per second", "stream_cost_ms_per_s", "ms")
-row("stream cost per document", "stream_cost_ms_per_doc", "ms")
+row("stream cost per second", "stream_cost_ms_per_s", "ms", "{:.3f}")
+row("stream cost per document", "stream_cost_ms_per_doc", "ms", "{:.3f}")
 print("measured: ours = daemon + the container's shim; dockerd = dockerd + containerd + containerd-shim-runc-v2")
-print(f"(CPU time from /proc/<pid>/stat in clock ticks: 10 ms resolution per window)")
+print("CPU: run time of the processes' threads (schedstat, ns); the stream's cost is the difference of the windows")
 if not d:
     print("(dockerd not installed: no Docker figures)")
 PY
