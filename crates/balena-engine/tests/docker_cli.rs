@@ -343,6 +343,35 @@ fn docker_py_runs_execs_logs_and_removes_containers() {
 }
 
 #[test]
+fn docker_py_uses_volumes_events_restarts_stats_archives_and_commit() {
+    let ok = Command::new("python3")
+        .args(["-c", "import docker"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        println!("SKIP: docker-py is not installed (scripts/deps.sh test installs it)");
+        return;
+    }
+    let d = common::ctr::daemon();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/docker_py_keepalive.py"
+    );
+    let out = Command::new("python3")
+        .args([script, &d.socket.display().to_string(), common::ctr::IMAGE])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        d.log_text()
+    );
+}
+
+#[test]
 fn docker_wires_a_two_container_app_on_a_user_network() {
     let Some(docker) = docker() else {
         println!("SKIP: no docker client on PATH");
