@@ -4,75 +4,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::net::UnixStream;
 use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::ctr::{self, api, create, start, IMAGE};
+use common::ctr::{self, api, create, follow_events as follow, start, IMAGE};
 use common::Daemon;
 use serde_json::{json, Value};
-
-/// Follows `GET /events?<query>` on a thread; each event arrives on the
-/// channel. The thread ends when the daemon closes the stream or the test
-/// drops the receiver (then the socket goes with the thread at the next
-/// event).
-fn follow(d: &Daemon, query: &str) -> mpsc::Receiver<Value> {
-    let mut s = UnixStream::connect(&d.socket).unwrap();
-    write!(
-        s,
-        "GET /v1.41/events{query} HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut r = BufReader::new(s);
-    let mut status = String::new();
-    r.read_line(&mut status).unwrap();
-    assert!(status.contains(" 200 "), "events: {status}");
-    let mut chunked = false;
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h).unwrap();
-        if h.to_ascii_lowercase()
-            .starts_with("transfer-encoding: chunked")
-        {
-            chunked = true;
-        }
-        if h == "\r\n" || h.is_empty() {
-            break;
-        }
-    }
-    assert!(chunked, "events are streamed chunked");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut pending: Vec<u8> = Vec::new();
-        loop {
-            let mut size = String::new();
-            if r.read_line(&mut size).unwrap_or(0) == 0 {
-                return;
-            }
-            let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-                return;
-            };
-            if n == 0 {
-                return;
-            }
-            let mut chunk = vec![0u8; n + 2];
-            if r.read_exact(&mut chunk).is_err() {
-                return;
-            }
-            pending.extend_from_slice(&chunk[..n]);
-            while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=nl).collect();
-                let v: Value = serde_json::from_slice(&line).unwrap();
-                if tx.send(v).is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    rx
-}
 
 /// Events until one whose `Action` is `last` (or a timeout).
 fn collect_until(rx: &mpsc::Receiver<Value>, last: &str) -> Vec<Value> {

@@ -358,6 +358,10 @@ fn health_checks_report_healthy_and_unhealthy() {
         "hc-none",
         json!({"Cmd": ["sleep", "1000"], "Healthcheck": {"Test": ["NONE"]}}),
     );
+    // Status changes are followed live: the probes' exec events soon push
+    // them out of the ring of 256 that `since` replays.
+    let rx =
+        common::ctr::follow_events(&d, "?filters=%7B%22event%22%3A%5B%22health_status%22%5D%7D");
     for id in [&good, &bad, &slow, &none] {
         start(&d, id);
     }
@@ -404,14 +408,26 @@ fn health_checks_report_healthy_and_unhealthy() {
     );
     assert_eq!(r.status, 400);
 
-    let evs = events_of(&d, &good);
+    let mut status_events = Vec::new();
+    while let Ok(e) = rx.recv_timeout(Duration::from_millis(500)) {
+        status_events.push(e);
+    }
+    let of = |id: &str| -> Vec<(String, i64)> {
+        status_events
+            .iter()
+            .filter(|e| e["Actor"]["ID"] == id)
+            .map(|e| (e["Action"].as_str().unwrap().to_string(), 0))
+            .collect()
+    };
+    let evs = of(&good);
     assert_eq!(count(&evs, "health_status: healthy"), 1, "{evs:?}");
+    let evs = events_of(&d, &good);
     assert!(
         count(&evs, "exec_create: /bin/sh -c echo hi; echo err >&2") >= 1,
         "{evs:?}"
     );
     assert!(count(&evs, "exec_die") >= 1, "{evs:?}");
-    let evs = events_of(&d, &bad);
+    let evs = of(&bad);
     assert_eq!(count(&evs, "health_status: unhealthy"), 1, "{evs:?}");
     // Probe execs are not left behind.
     assert!(inspect(&d, &good)["ExecIDs"]
@@ -498,15 +514,30 @@ fn experimental_daemons_restart_unhealthy_containers() {
         json!({"Cmd": ["sh", "-c", "touch /tmp/sick; exec sleep 1000"],
                "Healthcheck": hc, "HostConfig": policy("no", 0)}),
     );
+    // Followed live: the probes' exec events soon push these out of the
+    // daemon's ring of 256, which `since` replays.
+    let rx = common::ctr::follow_events(
+        &d,
+        &format!(
+            "?filters=%7B%22container%22%3A%5B%22{id}%22%5D%2C%22event%22%3A%5B%22health_status%22%2C%22restart%22%5D%7D"
+        ),
+    );
     start(&d, &id);
     start(&d, &no);
     let pid = inspect(&d, &id)["State"]["Pid"].as_i64().unwrap();
-    wait_until(20, "a restart", || {
+    wait_until(30, "a restart", || {
         let v = inspect(&d, &id);
         v["RestartCount"].as_i64().unwrap() >= 1 && v["State"]["Status"] == "running"
     });
     assert_ne!(inspect(&d, &id)["State"]["Pid"].as_i64().unwrap(), pid);
-    let evs = events_of(&d, &id);
+    let mut evs = Vec::new();
+    while let Ok(e) = rx.recv_timeout(Duration::from_secs(2)) {
+        let done = e["Action"] == "restart";
+        evs.push((e["Action"].as_str().unwrap().to_string(), 0));
+        if done {
+            break;
+        }
+    }
     assert!(count(&evs, "health_status: unhealthy") >= 1, "{evs:?}");
     assert!(count(&evs, "restart") >= 1, "{evs:?}");
     // `no` leaves it running, unhealthy.

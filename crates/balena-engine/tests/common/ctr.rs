@@ -4,7 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -358,4 +358,64 @@ pub fn cgroup_file(id: &str, controller: &str, v1: &str) -> std::path::PathBuf {
 
 pub fn cgroup_v2() -> bool {
     Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// Follows `GET /events?<query>` on a thread; each event arrives on the
+/// channel. The thread ends when the daemon closes the stream or the test
+/// drops the receiver (then the socket goes with the thread at the next
+/// event).
+pub fn follow_events(d: &Daemon, query: &str) -> std::sync::mpsc::Receiver<Value> {
+    let mut s = UnixStream::connect(&d.socket).unwrap();
+    write!(
+        s,
+        "GET /v1.41/events{query} HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut r = std::io::BufReader::new(s);
+    let mut status = String::new();
+    r.read_line(&mut status).unwrap();
+    assert!(status.contains(" 200 "), "events: {status}");
+    let mut chunked = false;
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h).unwrap();
+        if h.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+        {
+            chunked = true;
+        }
+        if h == "\r\n" || h.is_empty() {
+            break;
+        }
+    }
+    assert!(chunked, "events are streamed chunked");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut pending: Vec<u8> = Vec::new();
+        loop {
+            let mut size = String::new();
+            if r.read_line(&mut size).unwrap_or(0) == 0 {
+                return;
+            }
+            let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+                return;
+            };
+            if n == 0 {
+                return;
+            }
+            let mut chunk = vec![0u8; n + 2];
+            if r.read_exact(&mut chunk).is_err() {
+                return;
+            }
+            pending.extend_from_slice(&chunk[..n]);
+            while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=nl).collect();
+                let v: Value = serde_json::from_slice(&line).unwrap();
+                if tx.send(v).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
 }
