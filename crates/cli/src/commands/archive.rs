@@ -8,6 +8,7 @@ use http_body_util::BodyExt;
 use tokio::io::AsyncWriteExt;
 
 use crate::client::reader_body;
+use crate::commands::enc;
 use crate::jsonmsg::{Decoder, Display};
 use crate::{Env, Failure};
 
@@ -28,10 +29,6 @@ pub struct LoadArgs {
     /// Suppress the load output
     #[arg(short = 'q', long)]
     pub quiet: bool,
-}
-
-fn enc(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// `balena-engine save`.

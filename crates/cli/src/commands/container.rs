@@ -8,13 +8,10 @@ use http::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::client::{Client, ClientError};
+use crate::commands::enc;
 use crate::hijack::{self, End, StreamOpts};
 use crate::runopts::{self, ContainerFlags, CreateRequest, PullPolicy};
 use crate::{listfmt, table, units, Env, Failure};
-
-fn enc(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
 
 /// docker's `reportError`: `balena-engine: msg.` and, for usage errors,
 /// where to get help.

@@ -16,6 +16,7 @@ use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 
 use crate::client::{Client, ClientError};
+use crate::commands::enc;
 use crate::{Env, Failure};
 
 #[derive(Debug, Args)]
@@ -404,10 +405,6 @@ fn safe_rel(name: &[u8]) -> Result<String, String> {
 }
 
 // --------------------------------------------------------------- client
-
-fn enc(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
 
 fn decode_stat(h: &http::HeaderMap) -> Option<api::fs::PathStat> {
     let v = h.get("X-Docker-Container-Path-Stat")?.to_str().ok()?;

@@ -8,6 +8,7 @@ use http_body_util::BodyExt;
 
 use crate::client::reader_body;
 use crate::commands::archive::show_stream;
+use crate::commands::enc;
 use crate::{Env, Failure};
 
 /// Docker Hub's server name in config.json.
@@ -64,10 +65,6 @@ pub struct ImportArgs {
     pub file: String,
     /// REPOSITORY[:TAG]
     pub reference: Option<String>,
-}
-
-fn enc(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// `balena-engine push`.

@@ -7,6 +7,7 @@ use http_body_util::BodyExt;
 use tokio::io::AsyncWriteExt;
 
 use crate::commands::container::api_timestamp;
+use crate::commands::enc;
 use crate::commands::images::filters_json;
 use crate::{format, Env, Failure};
 
@@ -24,10 +25,6 @@ pub struct EventsArgs {
     /// Stream events until this timestamp
     #[arg(long, value_name = "string")]
     pub until: Option<String>,
-}
-
-fn enc(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// The docker CLI's default line: local time with nanoseconds, type,

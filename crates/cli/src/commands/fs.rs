@@ -7,11 +7,8 @@ use http::Method;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 
+use crate::commands::enc;
 use crate::{table, Env, Failure};
-
-fn enc(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -383,7 +380,6 @@ pub struct SystemPruneArgs {
 /// `balena-engine system prune`.
 pub async fn prune(env: &Env, a: SystemPruneArgs) -> Result<(), Failure> {
     if !a.force {
-        use std::io::{BufRead, Write};
         let mut w = String::from("WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n");
         if a.volumes {
             w.push_str("  - all volumes not used by at least one container\n");
@@ -393,17 +389,7 @@ pub async fn prune(env: &Env, a: SystemPruneArgs) -> Result<(), Failure> {
         } else {
             w.push_str("  - all dangling images\n  - all dangling build cache\n");
         }
-        if !std::io::stdin().is_terminal() {
-            return Err(Failure::new(
-                1,
-                format!("{w}\nRefusing to prune without a terminal to confirm; use --force"),
-            ));
-        }
-        print!("{w}\nAre you sure you want to continue? [y/N] ");
-        let _ = std::io::stdout().flush();
-        let mut line = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut line);
-        if !matches!(line.trim(), "y" | "Y" | "yes") {
+        if !crate::commands::confirmed(false, &format!("{w}\nAre you sure you want to continue?")) {
             return Ok(());
         }
     }

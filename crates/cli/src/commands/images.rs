@@ -4,6 +4,7 @@ use clap::Args;
 use http::Method;
 use serde_json::{json, Value};
 
+use crate::commands::enc;
 use crate::{listfmt, table, Env, Failure};
 
 #[derive(Debug, Args)]
@@ -106,10 +107,6 @@ pub fn filters_json(filters: &[String]) -> Result<String, Failure> {
         }
     }
     Ok(Value::Object(m).to_string())
-}
-
-fn enc(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 fn now() -> i64 {
@@ -394,26 +391,13 @@ pub async fn history(env: &Env, a: HistoryArgs) -> Result<(), Failure> {
 
 /// `balena-engine image prune`.
 pub async fn prune(env: &Env, a: PruneArgs) -> Result<(), Failure> {
-    if !a.force {
-        use std::io::{BufRead, IsTerminal, Write};
-        let warning = if a.all {
-            "WARNING! This will remove all images without at least one container associated to them."
-        } else {
-            "WARNING! This will remove all dangling images."
-        };
-        if !std::io::stdin().is_terminal() {
-            return Err(Failure::new(
-                1,
-                format!("{warning}\nRefusing to prune without a terminal to confirm; use --force"),
-            ));
-        }
-        print!("{warning}\nAre you sure you want to continue? [y/N] ");
-        let _ = std::io::stdout().flush();
-        let mut line = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut line);
-        if !matches!(line.trim(), "y" | "Y" | "yes") {
-            return Ok(());
-        }
+    let warning = if a.all {
+        "WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue?"
+    } else {
+        "WARNING! This will remove all dangling images.\nAre you sure you want to continue?"
+    };
+    if !crate::commands::confirmed(a.force, warning) {
+        return Ok(());
     }
     let mut filters = a.filter.clone();
     if a.all {

@@ -2,7 +2,6 @@
 //! 20.10 CLI does them (`cli/command/network`).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
 
 use clap::Args;
 use http::{Method, StatusCode};
@@ -15,6 +14,7 @@ use api::network::{
 
 use crate::client::ClientError;
 use crate::commands::images::filters_json;
+use crate::commands::{enc, enc_segment, map_opts};
 use crate::{listfmt, table, Env, Failure};
 
 #[derive(Debug, Args)]
@@ -160,34 +160,6 @@ fn usage(cmd: &str, flag: &str, value: &str, reason: &str) -> Failure {
             "invalid argument \"{value}\" for \"{flag}\" flag: {reason}\nSee 'balena-engine network {cmd} --help'."
         ),
     )
-}
-
-/// A path segment: unreserved characters kept, everything else escaped.
-fn enc_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn enc(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// `opts.MapOpts`: `k=v`, or `k` for an empty value.
-fn map_opts(values: &[String]) -> BTreeMap<String, String> {
-    values
-        .iter()
-        .map(|v| match v.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => (v.clone(), String::new()),
-        })
-        .collect()
 }
 
 /// `opts.ValidateLabel`.
@@ -706,17 +678,6 @@ pub async fn disconnect(env: &Env, a: DisconnectArgs) -> Result<(), Failure> {
 
 const PRUNE_WARNING: &str = "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?";
 
-/// docker's `PromptForConfirmation`: the question on `out`, one line from
-/// `input` (a terminal or not), yes only for `y`/`Y`.
-pub(crate) fn confirm(input: &mut impl BufRead, out: &mut impl Write, message: &str) -> bool {
-    let _ = write!(out, "{message} [y/N] ");
-    let _ = out.flush();
-    let mut line = String::new();
-    let _ = input.read_line(&mut line);
-    let answer = line.trim_end_matches(['\n', '\r']);
-    answer.eq_ignore_ascii_case("y")
-}
-
 /// What `network prune` prints for the names it removed.
 pub(crate) fn prune_output(deleted: &[String]) -> String {
     if deleted.is_empty() {
@@ -733,12 +694,8 @@ pub(crate) fn prune_output(deleted: &[String]) -> String {
 /// `balena-engine network prune`.
 pub async fn prune(env: &Env, a: PruneArgs) -> Result<(), Failure> {
     let filters = filters_json(&a.filter)?;
-    if !a.force {
-        let stdin = std::io::stdin();
-        let mut input = stdin.lock();
-        if !confirm(&mut input, &mut std::io::stdout(), PRUNE_WARNING) {
-            return Ok(());
-        }
+    if !crate::commands::confirmed(a.force, PRUNE_WARNING) {
+        return Ok(());
     }
     let mut client = env.client()?;
     let r: api::network::NetworkPruneResponse = client
@@ -1096,15 +1053,35 @@ mod tests {
     #[test]
     fn prune_asks_like_docker_and_reads_any_stdin() {
         let mut out = Vec::new();
-        assert!(confirm(&mut &b"y\n"[..], &mut out, PRUNE_WARNING));
+        assert!(crate::commands::confirm(
+            &mut &b"y\n"[..],
+            &mut out,
+            PRUNE_WARNING
+        ));
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] "
         );
-        assert!(confirm(&mut &b"Y"[..], &mut Vec::new(), PRUNE_WARNING));
-        assert!(!confirm(&mut &b"yes\n"[..], &mut Vec::new(), PRUNE_WARNING));
-        assert!(!confirm(&mut &b"\n"[..], &mut Vec::new(), PRUNE_WARNING));
-        assert!(!confirm(&mut &b""[..], &mut Vec::new(), PRUNE_WARNING));
+        assert!(crate::commands::confirm(
+            &mut &b"Y"[..],
+            &mut Vec::new(),
+            PRUNE_WARNING
+        ));
+        assert!(!crate::commands::confirm(
+            &mut &b"yes\n"[..],
+            &mut Vec::new(),
+            PRUNE_WARNING
+        ));
+        assert!(!crate::commands::confirm(
+            &mut &b"\n"[..],
+            &mut Vec::new(),
+            PRUNE_WARNING
+        ));
+        assert!(!crate::commands::confirm(
+            &mut &b""[..],
+            &mut Vec::new(),
+            PRUNE_WARNING
+        ));
         assert_eq!(
             prune_output(&["n1".into(), "n2".into()]),
             "Deleted Networks:\nn1\nn2\n"

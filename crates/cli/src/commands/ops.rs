@@ -12,12 +12,9 @@ use serde_json::{json, Value};
 use api::ops::{ContainerPruneResponse, StatsJson, TopResponse, UpdateResponse};
 
 use crate::client::Client;
+use crate::commands::enc;
 use crate::commands::images::filters_json;
 use crate::{listfmt, Env, Failure};
-
-fn enc(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
 
 // ---------------------------------------------------------------------------
 // stats
@@ -625,12 +622,8 @@ pub(crate) fn prune_output(r: &ContainerPruneResponse) -> String {
 /// `balena-engine container prune`.
 pub async fn prune(env: &Env, a: PruneArgs) -> Result<(), Failure> {
     let filters = filters_json(&a.filter)?;
-    if !a.force {
-        let stdin = std::io::stdin();
-        let mut input = stdin.lock();
-        if !crate::commands::network::confirm(&mut input, &mut std::io::stdout(), PRUNE_WARNING) {
-            return Ok(());
-        }
+    if !crate::commands::confirmed(a.force, PRUNE_WARNING) {
+        return Ok(());
     }
     let mut client = env.client()?;
     let r: ContainerPruneResponse = client

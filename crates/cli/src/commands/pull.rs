@@ -5,6 +5,7 @@ use http::Method;
 use http_body_util::BodyExt;
 
 use crate::commands::archive::show_stream;
+use crate::commands::enc;
 use crate::{Env, Failure};
 
 #[derive(Debug, Args)]
@@ -23,10 +24,6 @@ pub struct PullArgs {
     pub quiet: bool,
     /// NAME[:TAG|@DIGEST]
     pub name: String,
-}
-
-fn enc(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// `balena-engine pull`.

@@ -1,8 +1,6 @@
 //! `volume create|ls|inspect|rm|prune`, as the docker 20.10 CLI does them
 //! (`cli/command/volume`).
 
-use std::collections::BTreeMap;
-
 use clap::Args;
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -11,7 +9,8 @@ use api::volume::{VolumeCreateRequest, VolumeListResponse, VolumesPruneResponse}
 
 use crate::client::ClientError;
 use crate::commands::images::filters_json;
-use crate::commands::network::{confirm, inspect_output, natural_cmp, validate_label};
+use crate::commands::network::{inspect_output, natural_cmp, validate_label};
+use crate::commands::{enc, enc_segment, map_opts};
 use crate::{listfmt, table, Env, Failure};
 
 #[derive(Debug, Args)]
@@ -71,33 +70,6 @@ pub struct PruneArgs {
     /// Do not prompt for confirmation
     #[arg(short = 'f', long)]
     pub force: bool,
-}
-
-fn enc_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn enc(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// `opts.MapOpts`: `k=v`, or `k` for an empty value.
-fn map_opts(values: &[String]) -> BTreeMap<String, String> {
-    values
-        .iter()
-        .map(|v| match v.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => (v.clone(), String::new()),
-        })
-        .collect()
 }
 
 /// The body `volume create` sends: docker sends empty maps, not nulls.
@@ -305,12 +277,8 @@ pub(crate) fn prune_output(r: &VolumesPruneResponse) -> String {
 /// `balena-engine volume prune`.
 pub async fn prune(env: &Env, a: PruneArgs) -> Result<(), Failure> {
     let filters = filters_json(&a.filter)?;
-    if !a.force {
-        let stdin = std::io::stdin();
-        let mut input = stdin.lock();
-        if !confirm(&mut input, &mut std::io::stdout(), PRUNE_WARNING) {
-            return Ok(());
-        }
+    if !crate::commands::confirmed(a.force, PRUNE_WARNING) {
+        return Ok(());
     }
     let r: VolumesPruneResponse = env
         .client()?
