@@ -8,45 +8,20 @@ use std::process::Command;
 
 use common::Daemon;
 
-fn docker() -> Option<String> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|p| p.join("docker"))
-        .find(|p| p.is_file())
-        .map(|p| p.display().to_string())
-}
-
-fn run(d: &Daemon, docker: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(docker)
-        .args(args)
-        .env("DOCKER_HOST", d.host())
-        .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
-        .env_remove("DOCKER_API_VERSION")
-        .env_remove("DOCKER_CONTEXT")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn docker_version_and_info_show_our_values() {
-    let Some(docker) = docker() else {
+    let Some(docker) = common::dockerd::docker_client() else {
         println!("SKIP: no docker client on PATH");
         return;
     };
     let d = Daemon::new().start(&[]);
-    let (code, out, err) = run(&d, &docker, &["version"]);
+    let (code, out, err) = d.run_docker(&docker, &["version"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("Server: balenaEngine (Rust)"), "{out}");
     assert!(out.contains("20.10.44"), "{out}");
     assert!(out.contains("1.41 (minimum version 1.12)"), "{out}");
 
-    let (code, out, err) = run(
-        &d,
+    let (code, out, err) = d.run_docker(
         &docker,
         &[
             "version",
@@ -57,7 +32,7 @@ fn docker_version_and_info_show_our_values() {
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(out.trim(), "20.10.44/1.41");
 
-    let (code, out, err) = run(&d, &docker, &["info"]);
+    let (code, out, err) = d.run_docker(&docker, &["info"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains(&format!("Docker Root Dir: {}", d.data_root.display())),
@@ -67,7 +42,7 @@ fn docker_version_and_info_show_our_values() {
     assert!(out.contains("Storage Driver: overlay2"), "{out}");
     assert!(out.contains("Swarm: inactive"), "{out}");
 
-    let (code, out, err) = run(&d, &docker, &["info", "--format", "{{.ID}} {{.NCPU}}"]);
+    let (code, out, err) = d.run_docker(&docker, &["info", "--format", "{{.ID}} {{.NCPU}}"]);
     assert_eq!(code, 0, "{out}{err}");
     let info = d.get("/info").json();
     assert_eq!(
@@ -78,7 +53,7 @@ fn docker_version_and_info_show_our_values() {
 
 #[test]
 fn docker_pulls_lists_saves_loads_and_removes_images() {
-    let Some(docker) = docker() else {
+    let Some(docker) = common::dockerd::docker_client() else {
         println!("SKIP: no docker client on PATH");
         return;
     };
@@ -91,14 +66,13 @@ fn docker_pulls_lists_saves_loads_and_removes_images() {
     let name = format!("{}/compat/img:1", reg.host());
     let id = common::images::sha256(&cfg);
 
-    let (code, out, err) = run(&d, &docker, &["pull", &name]);
+    let (code, out, err) = d.run_docker(&docker, &["pull", &name]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains("Pull complete") || out.contains("Downloaded newer image"),
         "{out}"
     );
-    let (code, out, _) = run(
-        &d,
+    let (code, out, _) = d.run_docker(
         &docker,
         &["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"],
     );
@@ -107,8 +81,7 @@ fn docker_pulls_lists_saves_loads_and_removes_images() {
         out.trim(),
         format!("{}/compat/img:1 {}", reg.host(), &id[7..19])
     );
-    let (code, out, _) = run(
-        &d,
+    let (code, out, _) = d.run_docker(
         &docker,
         &[
             "image",
@@ -122,27 +95,26 @@ fn docker_pulls_lists_saves_loads_and_removes_images() {
     assert_eq!(out.trim(), format!("{id} b"));
 
     let saved = d.dir.path().join("docker-saved.tar");
-    let (code, _, err) = run(
-        &d,
+    let (code, _, err) = d.run_docker(
         &docker,
         &["save", "-o", &saved.display().to_string(), &name],
     );
     assert_eq!(code, 0, "{err}");
-    let (code, out, err) = run(&d, &docker, &["rmi", &name]);
+    let (code, out, err) = d.run_docker(&docker, &["rmi", &name]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(&format!("Deleted: {id}")), "{out}");
-    let (code, out, err) = run(&d, &docker, &["load", "-i", &saved.display().to_string()]);
+    let (code, out, err) = d.run_docker(&docker, &["load", "-i", &saved.display().to_string()]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(&format!("Loaded image: {name}")), "{out}");
-    let (code, out, _) = run(&d, &docker, &["tag", &name, "compat:local"]);
+    let (code, out, _) = d.run_docker(&docker, &["tag", &name, "compat:local"]);
     assert_eq!(code, 0, "{out}");
-    let (code, out, err) = run(&d, &docker, &["rmi", "does-not-exist"]);
+    let (code, out, err) = d.run_docker(&docker, &["rmi", "does-not-exist"]);
     assert_ne!(code, 0);
     assert!(err.contains("No such image"), "{out}{err}");
 }
 
-#[test]
-fn docker_py_pulls_lists_tags_and_removes_images() {
+/// Whether docker-py is importable (says SKIP when not).
+fn docker_py() -> bool {
     let ok = Command::new("python3")
         .args(["-c", "import docker"])
         .output()
@@ -150,6 +122,32 @@ fn docker_py_pulls_lists_tags_and_removes_images() {
         .unwrap_or(false);
     if !ok {
         println!("SKIP: docker-py is not installed (scripts/deps.sh test installs it)");
+    }
+    ok
+}
+
+/// Runs a docker-py client script from `tests/clients` with `args`; fails
+/// the test with its output (and the daemon's log) when it fails.
+fn run_client_script(d: &Daemon, script: &str, args: &[&str]) {
+    let path = format!("{}/tests/clients/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("python3")
+        .arg(&path)
+        .arg(&d.socket)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        d.log_text()
+    );
+}
+
+#[test]
+fn docker_py_pulls_lists_tags_and_removes_images() {
+    if !docker_py() {
         return;
     }
     let Some(reg) = common::registry::Registry::start() else {
@@ -158,21 +156,10 @@ fn docker_py_pulls_lists_tags_and_removes_images() {
     let (layers, cfg) = common::images::busybox_image(&[("py", b"1")], &[]);
     reg.push("compat/py", "1", &layers, &cfg);
     let d = Daemon::new().start(&[]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/docker_py.py");
-    let out = Command::new("python3")
-        .args([
-            script,
-            &d.socket.display().to_string(),
-            &reg.host(),
-            &common::images::sha256(&cfg),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    run_client_script(
+        &d,
+        "docker_py.py",
+        &[&reg.host(), &common::images::sha256(&cfg)],
     );
 }
 
@@ -202,7 +189,7 @@ fn run_in_pty(d: &Daemon, docker: &str, cmd: &str) -> (i32, String) {
 
 #[test]
 fn docker_runs_execs_logs_stops_and_removes_containers() {
-    let Some(docker) = docker() else {
+    let Some(docker) = common::dockerd::docker_client() else {
         println!("SKIP: no docker client on PATH");
         return;
     };
@@ -210,8 +197,7 @@ fn docker_runs_execs_logs_stops_and_removes_containers() {
     let img = common::ctr::IMAGE;
 
     // Attached run: output and the container's exit code.
-    let (code, out, err) = run(
-        &d,
+    let (code, out, err) = d.run_docker(
         &docker,
         &[
             "run",
@@ -227,15 +213,14 @@ fn docker_runs_execs_logs_stops_and_removes_containers() {
     assert_eq!(out, "out\n");
     assert_eq!(err, "err\n");
     // --rm removes it; a missing command is 127, as docker says.
-    let (code, out, err) = run(&d, &docker, &["run", "--rm", img, "echo", "hi"]);
+    let (code, out, err) = d.run_docker(&docker, &["run", "--rm", img, "echo", "hi"]);
     assert_eq!((code, out.as_str()), (0, "hi\n"), "{err}");
-    let (code, _, err) = run(&d, &docker, &["run", "--rm", img, "no-such-cmd"]);
+    let (code, _, err) = d.run_docker(&docker, &["run", "--rm", img, "no-such-cmd"]);
     assert_eq!(code, 127, "{err}");
     assert!(err.contains("executable file not found"), "{err}");
 
     // Detached, then exec (plain and -it through a pty), logs, ps, inspect.
-    let (code, id, err) = run(
-        &d,
+    let (code, id, err) = d.run_docker(
         &docker,
         &[
             "run",
@@ -251,26 +236,22 @@ fn docker_runs_execs_logs_stops_and_removes_containers() {
     assert_eq!(code, 0, "{err}");
     let id = id.trim().to_string();
     assert_eq!(id.len(), 64, "{id}");
-    let (code, out, err) = run(
-        &d,
-        &docker,
-        &["exec", "dc-svc", "sh", "-c", "echo in; exit 5"],
-    );
+    let (code, out, err) =
+        d.run_docker(&docker, &["exec", "dc-svc", "sh", "-c", "echo in; exit 5"]);
     assert_eq!((code, out.as_str()), (5, "in\n"), "{err}");
     let (code, out) = run_in_pty(&d, &docker, "exec -it dc-svc sh -c 'tty; exit 4'");
     assert_eq!(code, 4, "{out}");
     assert!(out.contains("/dev/pts/"), "{out:?}");
     common::ctr::wait_until(10, "three lines of output", || {
-        run(&d, &docker, &["logs", "dc-svc"]).1.lines().count() >= 3
+        d.run_docker(&docker, &["logs", "dc-svc"]).1.lines().count() >= 3
     });
-    let (code, out, err) = run(&d, &docker, &["logs", "--tail", "2", "dc-svc"]);
+    let (code, out, err) = d.run_docker(&docker, &["logs", "--tail", "2", "dc-svc"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.lines().count(), 2, "{out}");
-    let (code, out, err) = run(&d, &docker, &["ps", "--format", "{{.Names}} {{.Status}}"]);
+    let (code, out, err) = d.run_docker(&docker, &["ps", "--format", "{{.Names}} {{.Status}}"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.lines().any(|l| l.starts_with("dc-svc Up")), "{out}");
-    let (code, out, err) = run(
-        &d,
+    let (code, out, err) = d.run_docker(
         &docker,
         &[
             "inspect",
@@ -295,85 +276,42 @@ fn docker_runs_execs_logs_stops_and_removes_containers() {
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let (code, _, err) = run(&d, &docker, &["stop", "dc-svc"]);
+    let (code, _, err) = d.run_docker(&docker, &["stop", "dc-svc"]);
     assert_eq!(code, 0, "{err}");
     let out = follower.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("line0\n"), "{text}");
     assert!(text.lines().count() >= 5, "{text}");
-    let (code, out, _) = run(
-        &d,
-        &docker,
-        &["inspect", "-f", "{{.State.ExitCode}}", "dc-svc"],
-    );
+    let (code, out, _) = d.run_docker(&docker, &["inspect", "-f", "{{.State.ExitCode}}", "dc-svc"]);
     assert_eq!((code, out.trim()), (0, "0"));
 
-    let (code, _, err) = run(&d, &docker, &["rm", "dc-svc", "dc-once"]);
+    let (code, _, err) = d.run_docker(&docker, &["rm", "dc-svc", "dc-once"]);
     assert_eq!(code, 0, "{err}");
-    let (code, out, _) = run(&d, &docker, &["ps", "-aq"]);
+    let (code, out, _) = d.run_docker(&docker, &["ps", "-aq"]);
     assert_eq!((code, out.trim()), (0, ""));
 }
 
 #[test]
 fn docker_py_runs_execs_logs_and_removes_containers() {
-    let ok = Command::new("python3")
-        .args(["-c", "import docker"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        println!("SKIP: docker-py is not installed (scripts/deps.sh test installs it)");
+    if !docker_py() {
         return;
     }
     let d = common::ctr::daemon();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/clients/docker_py_containers.py"
-    );
-    let out = Command::new("python3")
-        .args([script, &d.socket.display().to_string(), common::ctr::IMAGE])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_client_script(&d, "docker_py_containers.py", &[common::ctr::IMAGE]);
 }
 
 #[test]
 fn docker_py_uses_volumes_events_restarts_stats_archives_and_commit() {
-    let ok = Command::new("python3")
-        .args(["-c", "import docker"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        println!("SKIP: docker-py is not installed (scripts/deps.sh test installs it)");
+    if !docker_py() {
         return;
     }
     let d = common::ctr::daemon();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/clients/docker_py_keepalive.py"
-    );
-    let out = Command::new("python3")
-        .args([script, &d.socket.display().to_string(), common::ctr::IMAGE])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        d.log_text()
-    );
+    run_client_script(&d, "docker_py_keepalive.py", &[common::ctr::IMAGE]);
 }
 
 #[test]
 fn docker_wires_a_two_container_app_on_a_user_network() {
-    let Some(docker) = docker() else {
+    let Some(docker) = common::dockerd::docker_client() else {
         println!("SKIP: no docker client on PATH");
         return;
     };
@@ -382,7 +320,7 @@ fn docker_wires_a_two_container_app_on_a_user_network() {
     common::ctr::load_probe_image(&d);
     let img = common::ctr::IMAGE;
     let ok = |args: &[&str]| {
-        let (code, out, err) = run(&d, &docker, args);
+        let (code, out, err) = d.run_docker(&docker, args);
         assert_eq!(code, 0, "docker {args:?}: {out}{err}");
         out
     };
@@ -426,8 +364,7 @@ fn docker_wires_a_two_container_app_on_a_user_network() {
     // The second service finds the first by alias through the embedded DNS.
     let mut got = String::new();
     for _ in 0..50 {
-        let (code, out, _) = run(
-            &d,
+        let (code, out, _) = d.run_docker(
             &docker,
             &[
                 "run",
@@ -464,12 +401,12 @@ fn docker_wires_a_two_container_app_on_a_user_network() {
     assert_eq!(inspect, "api\n");
     let ps = ok(&["ps", "--format", "{{.Names}} {{.Ports}}"]);
     assert_eq!(ps, "api 0.0.0.0:18088->80/tcp\n");
-    let (code, _, err) = run(&d, &docker, &["network", "rm", "app_default"]);
+    let (code, _, err) = d.run_docker(&docker, &["network", "rm", "app_default"]);
     assert_ne!(code, 0);
     assert!(err.contains("has active endpoints"), "{err}");
     ok(&["rm", "-f", "api"]);
     ok(&["network", "rm", "app_default"]);
-    let (code, _, err) = run(&d, &docker, &["network", "inspect", "app_default"]);
+    let (code, _, err) = d.run_docker(&docker, &["network", "inspect", "app_default"]);
     assert_ne!(code, 0);
     assert!(err.contains("network app_default not found"), "{err}");
 }

@@ -142,18 +142,7 @@ fn since_replays_until_ends_and_filters_select() {
     let until = format!("{secs}.{nanos:09}");
 
     // A bounded window is answered and the stream ends.
-    let r = api(
-        &d,
-        "GET",
-        &format!("/events?since={t0}&until={until}"),
-        None,
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    let evs: Vec<Value> = r
-        .text()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let evs = ctr::events_window(&d, &format!("since={t0}&until={until}"));
     let got: Vec<(String, String)> = evs
         .iter()
         .map(|e| {
@@ -288,17 +277,9 @@ fn network_events_follow_containers_on_user_defined_networks() {
     assert_eq!(evs[2]["Actor"]["Attributes"]["container"], id.as_str());
 }
 
-fn docker() -> Option<String> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|p| p.join("docker"))
-        .find(|p| p.is_file())
-        .map(|p| p.display().to_string())
-}
-
 #[test]
 fn docker_cli_events_shows_our_stream() {
-    let Some(docker) = docker() else {
+    let Some(docker) = common::dockerd::docker_client() else {
         println!("SKIP: no docker client on PATH");
         return;
     };
@@ -312,15 +293,9 @@ fn docker_cli_events_shows_our_stream() {
     assert_eq!(ctr::wait(&d, &id), 0);
     let until = (now().0 + 1).to_string();
     let run = |args: &[&str]| {
-        let out = Command::new(&docker)
-            .args(args)
-            .env("DOCKER_HOST", d.host())
-            .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
-            .env_remove("DOCKER_API_VERSION")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{args:?}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let (code, out, err) = d.run_docker(&docker, args);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+        out
     };
     let since = t0.clone();
     let out = run(&[

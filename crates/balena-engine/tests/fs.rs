@@ -541,33 +541,9 @@ fn system_df_numbers_match_the_store() {
     );
 }
 
-fn docker() -> Option<String> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|p| p.join("docker"))
-        .find(|p| p.is_file())
-        .map(|p| p.display().to_string())
-}
-
-fn docker_run(d: &Daemon, docker: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(docker)
-        .args(args)
-        .env("DOCKER_HOST", d.host())
-        .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
-        .env_remove("DOCKER_API_VERSION")
-        .env_remove("DOCKER_CONTEXT")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn the_docker_cli_copies_diffs_exports_commits_and_shows_df() {
-    let Some(docker) = docker() else {
+    let Some(docker) = common::dockerd::docker_client() else {
         println!("SKIP: no docker client on PATH");
         return;
     };
@@ -580,7 +556,7 @@ fn the_docker_cli_copies_diffs_exports_commits_and_shows_df() {
     let t = tempfile::tempdir().unwrap();
     let p = |s: &str| t.path().join(s).display().to_string();
     let ok = |args: &[&str]| {
-        let (code, out, err) = docker_run(&d, &docker, args);
+        let (code, out, err) = d.run_docker(&docker, args);
         assert_eq!(code, 0, "docker {args:?}: {out}{err}");
         out
     };
@@ -607,7 +583,7 @@ fn the_docker_cli_copies_diffs_exports_commits_and_shows_df() {
     assert!(std::fs::read_to_string(t.path().join("passwd"))
         .unwrap()
         .contains("app:x:1000"));
-    let (code, _, err) = docker_run(&d, &docker, &["cp", "dk:/nope", &p("nope")]);
+    let (code, _, err) = d.run_docker(&docker, &["cp", "dk:/nope", &p("nope")]);
     assert_ne!(code, 0);
     // 20.10's wording, or newer CLIs' (the daemon's message).
     assert!(

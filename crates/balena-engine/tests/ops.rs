@@ -484,7 +484,8 @@ fn update_changes_the_cgroup_and_refuses_impossible_limits() {
         Some(json!({ "RestartPolicy": { "Name": "no" } })),
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    if let Some(ev) = events(&d) {
+    {
+        let ev = events(&d);
         let updates = ev
             .iter()
             .filter(|e| e["Action"] == "update" && e["Actor"]["ID"] == id.as_str())
@@ -507,27 +508,14 @@ fn update_changes_the_cgroup_and_refuses_impossible_limits() {
     assert_eq!(num(&shares), 300);
 }
 
-/// Events so far (until now); `None` while the daemon has no /events
-/// route (it arrives with the events work of this issue).
-fn events(d: &Daemon) -> Option<Vec<Value>> {
-    let now = std::time::SystemTime::now()
+/// Events so far (until a second from now).
+fn events(d: &Daemon) -> Vec<Value> {
+    let until = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
         + 1;
-    let r = api(d, "GET", &format!("/events?since=0&until={now}"), None);
-    if r.status == 404 && message(&r) == "page not found" {
-        println!("SKIP event checks: no /events route in this build");
-        return None;
-    }
-    assert_eq!(r.status, 200, "{}", r.text());
-    Some(
-        r.text()
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect(),
-    )
+    common::ctr::events_window(d, &format!("since=0&until={until}"))
 }
 
 #[test]
@@ -572,7 +560,8 @@ fn rename_checks_names_and_frees_the_old_one() {
     // The old name is free again.
     let again = create(&d, "ren-a", json!({ "Cmd": ["true"] }));
     assert_ne!(again, a);
-    if let Some(ev) = events(&d) {
+    {
+        let ev = events(&d);
         let e = ev
             .iter()
             .find(|e| e["Action"] == "rename")
@@ -664,7 +653,7 @@ fn prune_removes_only_stopped_containers() {
     let r = api(&d, "POST", "/containers/prune", None);
     assert_eq!(r.json()["ContainersDeleted"], json!([s2]));
     assert_eq!(inspect(&d, &run)["State"]["Running"], true);
-    let Some(ev) = events(&d) else { return };
+    let ev = events(&d);
     let prunes: Vec<&Value> = ev.iter().filter(|e| e["Action"] == "prune").collect();
     assert_eq!(prunes.len(), 4, "{ev:?}");
     assert_eq!(prunes[0]["Type"], "container");
@@ -769,47 +758,22 @@ fn our_cli_runs_stats_top_update_rename_and_prune() {
     );
 }
 
-fn docker() -> Option<String> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|p| p.join("docker"))
-        .find(|p| p.is_file())
-        .map(|p| p.display().to_string())
-}
-
-fn run_docker(d: &Daemon, docker: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(docker)
-        .args(args)
-        .env("DOCKER_HOST", d.host())
-        .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
-        .env_remove("DOCKER_API_VERSION")
-        .env_remove("DOCKER_CONTEXT")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn the_docker_cli_runs_stats_top_rename_and_update() {
-    let Some(docker) = docker() else {
+    let Some(docker) = common::dockerd::docker_client() else {
         println!("SKIP: no docker client on PATH");
         return;
     };
     let d = daemon();
     let id = start_hog(&d, "dk", json!({ "Memory": 64 << 20 }));
-    let (code, out, err) = run_docker(&d, &docker, &["stats", "--no-stream"]);
+    let (code, out, err) = d.run_docker(&docker, &["stats", "--no-stream"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.starts_with("CONTAINER ID"), "{out}");
     let row = out.lines().nth(1).unwrap();
     assert!(row.starts_with(&id[..12]), "{out}");
     assert!(row.contains(" dk "), "{out}");
     assert!(row.contains("/ 64MiB"), "{out}");
-    let (code, out, err) = run_docker(
-        &d,
+    let (code, out, err) = d.run_docker(
         &docker,
         &[
             "stats",
@@ -823,13 +787,12 @@ fn the_docker_cli_runs_stats_top_rename_and_update() {
     let pids = num(&cgroup_file(&id, "pids", "pids.current"));
     assert_eq!(out.trim(), format!("dk {pids}"));
 
-    let (code, out, err) = run_docker(&d, &docker, &["top", "dk"]);
+    let (code, out, err) = d.run_docker(&docker, &["top", "dk"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.starts_with("UID"), "{out}");
     assert!(out.contains("sleep 1000"), "{out}");
 
-    let (code, out, err) = run_docker(
-        &d,
+    let (code, out, err) = d.run_docker(
         &docker,
         &["update", "--memory", "100m", "--memory-swap", "200m", "dk"],
     );
@@ -839,19 +802,19 @@ fn the_docker_cli_runs_stats_top_rename_and_update() {
         num(&cgroup_file(&id, "memory", "memory.limit_in_bytes")),
         100 << 20
     );
-    let (code, _, err) = run_docker(&d, &docker, &["update", "--memory", "300m", "dk"]);
+    let (code, _, err) = d.run_docker(&docker, &["update", "--memory", "300m", "dk"]);
     assert_eq!(code, 1);
     assert!(
         err.contains("Memory limit should be smaller than already set memoryswap limit"),
         "{err}"
     );
 
-    let (code, out, err) = run_docker(&d, &docker, &["rename", "dk", "dk2"]);
+    let (code, out, err) = d.run_docker(&docker, &["rename", "dk", "dk2"]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(inspect(&d, &id)["Name"], "/dk2");
 
     let stopped = create(&d, "dk-stopped", json!({ "Cmd": ["true"] }));
-    let (code, out, err) = run_docker(&d, &docker, &["container", "prune", "-f"]);
+    let (code, out, err) = d.run_docker(&docker, &["container", "prune", "-f"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(&stopped), "{out}");
     assert!(out.contains("Total reclaimed space:"), "{out}");

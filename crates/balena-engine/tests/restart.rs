@@ -32,11 +32,8 @@ fn events_of(d: &Daemon, id: &str) -> Vec<(String, i64)> {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap();
     let until = format!("{}.{:09}", now.as_secs(), now.subsec_nanos());
-    let r = api(d, "GET", &format!("/events?since=0&until={until}"), None);
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.text()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+    common::ctr::events_window(d, &format!("since=0&until={until}"))
+        .into_iter()
         .filter(|e| e["Actor"]["ID"] == id)
         .map(|e| {
             (

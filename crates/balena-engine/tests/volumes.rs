@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use serde_json::{json, Value};
 
 use common::ctr::{self, api, create, inspect, message, run, start, wait};
@@ -143,18 +141,10 @@ fn a_named_volume_keeps_data_across_container_replacement() {
         .unwrap()
         .as_secs()
         + 1;
-    let r = api(
+    let evs = ctr::events_window(
         &d,
-        "GET",
-        &format!("/events?since=0&until={now}&filters=%7B%22type%22%3A%5B%22volume%22%5D%7D"),
-        None,
+        &format!("since=0&until={now}&filters=%7B%22type%22%3A%5B%22volume%22%5D%7D"),
     );
-    assert_eq!(r.status, 200, "{}", r.text());
-    let evs: Vec<Value> = r
-        .text()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     let actions: Vec<&str> = evs.iter().map(|e| e["Action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["create", "mount", "unmount"]);
     assert_eq!(
@@ -601,36 +591,14 @@ fn our_cli_manages_volumes() {
     );
 }
 
-fn docker() -> Option<String> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|p| p.join("docker"))
-        .find(|p| p.is_file())
-        .map(|p| p.display().to_string())
-}
-
 #[test]
 fn docker_cli_manages_volumes() {
-    let Some(docker) = docker() else {
+    let Some(docker) = common::dockerd::docker_client() else {
         println!("SKIP: no docker client on PATH");
         return;
     };
     let d = ctr::daemon();
-    let run_docker = |args: &[&str]| {
-        let out = Command::new(&docker)
-            .args(args)
-            .env("DOCKER_HOST", d.host())
-            .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
-            .env_remove("DOCKER_API_VERSION")
-            .env_remove("DOCKER_CONTEXT")
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let run_docker = |args: &[&str]| d.run_docker(&docker, args);
     let ok = |args: &[&str]| {
         let (code, out, err) = run_docker(args);
         assert_eq!(code, 0, "docker {args:?}: {out}{err}");

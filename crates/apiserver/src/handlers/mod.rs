@@ -33,3 +33,20 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, Handler)> {
     r.extend(volumes::routes());
     r
 }
+
+/// Tests: which of `routes` answers `method path`, and its `param`.
+#[cfg(test)]
+pub(crate) fn find_route(
+    routes: Vec<(Method, &'static str, Handler)>,
+    method: Method,
+    path: &str,
+    param: &str,
+) -> Option<(&'static str, Option<String>)> {
+    routes.into_iter().find_map(|(m, pattern, _)| {
+        if m != method {
+            return None;
+        }
+        let params = crate::router::match_path(&crate::router::compile(pattern), path)?;
+        Some((pattern, params.get(param).cloned()))
+    })
+}

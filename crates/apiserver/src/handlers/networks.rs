@@ -172,15 +172,8 @@ fn prune(ctx: Ctx) -> HandlerFuture {
 mod tests {
     use super::*;
 
-    /// Which of our routes answers `method path`, and its `id`.
     fn route(method: Method, path: &str) -> Option<(&'static str, Option<String>)> {
-        routes().into_iter().find_map(|(m, pattern, _)| {
-            if m != method {
-                return None;
-            }
-            let params = crate::router::match_path(&crate::router::compile(pattern), path)?;
-            Some((pattern, params.get("id").cloned()))
-        })
+        crate::handlers::find_route(routes(), method, path, "id")
     }
 
     #[test]

@@ -100,13 +100,7 @@ mod tests {
     use super::*;
 
     fn route(method: Method, path: &str) -> Option<(&'static str, Option<String>)> {
-        routes().into_iter().find_map(|(m, pattern, _)| {
-            if m != method {
-                return None;
-            }
-            let params = crate::router::match_path(&crate::router::compile(pattern), path)?;
-            Some((pattern, params.get("name").cloned()))
-        })
+        crate::handlers::find_route(routes(), method, path, "name")
     }
 
     #[test]

@@ -419,3 +419,14 @@ pub fn follow_events(d: &Daemon, query: &str) -> std::sync::mpsc::Receiver<Value
     });
     rx
 }
+
+/// The events `GET /events?<query>` answers; the query must end the
+/// stream (an `until`).
+pub fn events_window(d: &Daemon, query: &str) -> Vec<Value> {
+    let r = api(d, "GET", &format!("/events?{query}"), None);
+    assert_eq!(r.status, 200, "events: {}", r.text());
+    r.text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
