@@ -181,6 +181,29 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
     rec(&p, &s)
 }
 
+/// Docker's `filters.Match` for `name=`: equal, or the filter as an
+/// unanchored regular expression found in the value. The forms used in
+/// practice are plain text and `^`/`$` anchors, which this handles.
+pub(crate) fn name_matches(pattern: &str, name: &str) -> bool {
+    if pattern == name {
+        return true;
+    }
+    let (start, p) = match pattern.strip_prefix('^') {
+        Some(p) => (true, p),
+        None => (false, pattern),
+    };
+    let (end, p) = match p.strip_suffix('$') {
+        Some(p) => (true, p),
+        None => (false, p),
+    };
+    match (start, end) {
+        (true, true) => name == p,
+        (true, false) => name.starts_with(p),
+        (false, true) => name.ends_with(p),
+        (false, false) => name.contains(p),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -167,7 +167,8 @@ pub fn verify_host_config(h: &HostConfig) -> Result<(), EngineError> {
         ));
     }
     for b in h.binds.iter().flatten() {
-        parse_bind(b)?;
+        crate::volumes::mounts::parse_raw(b, &h.volume_driver)
+            .map_err(EngineError::InvalidArgument)?;
     }
     for m in h.mounts.iter().flatten() {
         if m.target.is_empty() {
@@ -211,76 +212,6 @@ pub fn verify_host_config(h: &HostConfig) -> Result<(), EngineError> {
         }
     }
     Ok(())
-}
-
-/// A `-v` bind: `src:dst[:opts]` (or an anonymous `dst`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bind {
-    /// Host path, volume name, or empty for an anonymous volume.
-    pub source: String,
-    pub destination: String,
-    pub readonly: bool,
-    pub propagation: Option<String>,
-    pub nocopy: bool,
-}
-
-/// Parses Docker's bind syntax with its error texts.
-pub fn parse_bind(spec: &str) -> Result<Bind, EngineError> {
-    let invalid =
-        || EngineError::InvalidArgument(format!("invalid volume specification: '{spec}'"));
-    let parts: Vec<&str> = spec.split(':').collect();
-    let (source, destination, mode) = match parts.as_slice() {
-        [d] => ("", *d, ""),
-        [s, d] => (*s, *d, ""),
-        [s, d, m] => (*s, *d, *m),
-        _ => return Err(invalid()),
-    };
-    if destination.is_empty() || source.is_empty() && parts.len() > 1 {
-        return Err(invalid());
-    }
-    if !destination.starts_with('/') {
-        return Err(EngineError::InvalidArgument(format!(
-            "invalid volume specification: '{spec}': invalid mount config for type \"bind\": invalid mount path: '{destination}' mount path must be absolute"
-        )));
-    }
-    if destination == "/" {
-        return Err(EngineError::InvalidArgument(format!(
-            "invalid volume specification: '{spec}': invalid mount config for type \"bind\": invalid specification: destination can't be '/'"
-        )));
-    }
-    let mut b = Bind {
-        source: source.to_string(),
-        destination: destination.to_string(),
-        readonly: false,
-        propagation: None,
-        nocopy: false,
-    };
-    let mut seen_rw = false;
-    for m in mode.split(',').filter(|m| !m.is_empty()) {
-        match m {
-            "ro" | "rw" => {
-                if seen_rw {
-                    return Err(invalid());
-                }
-                seen_rw = true;
-                b.readonly = m == "ro";
-            }
-            "z" | "Z" | "consistent" | "cached" | "delegated" => {}
-            "nocopy" => b.nocopy = true,
-            "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate" => {
-                if b.propagation.is_some() {
-                    return Err(invalid());
-                }
-                b.propagation = Some(m.to_string());
-            }
-            _ => {
-                return Err(EngineError::InvalidArgument(format!(
-                    "invalid mode: {mode}"
-                )))
-            }
-        }
-    }
-    Ok(b)
 }
 
 /// Adds `NAME=<id>` for balena's `--cidenv`; a name already set is a
@@ -353,16 +284,19 @@ mod tests {
     }
 
     #[test]
-    fn binds_parse_like_docker() {
-        let b = parse_bind("/src:/dst:ro,rshared").unwrap();
-        assert_eq!(b.source, "/src");
-        assert!(b.readonly);
-        assert_eq!(b.propagation.as_deref(), Some("rshared"));
-        assert_eq!(parse_bind("/anon").unwrap().source, "");
-        assert!(parse_bind("/a:rel").is_err());
-        assert!(parse_bind("/a:/").is_err());
-        assert!(parse_bind("/a:/b:bogus").is_err());
-        assert!(parse_bind("/a:/b:ro,rw").is_err());
+    fn binds_are_checked_like_docker() {
+        let mut h = HostConfig::default();
+        for (bind, ok) in [
+            ("/src:/dst:ro,rshared", true),
+            ("/anon", true),
+            ("/a:rel", false),
+            ("/a:/", false),
+            ("/a:/b:bogus", false),
+            ("/a:/b:ro,rw", false),
+        ] {
+            h.binds = Some(vec![bind.to_string()]);
+            assert_eq!(verify_host_config(&h).is_ok(), ok, "{bind}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! remove (`rm -v` removes the anonymous ones).
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use api::container::HostConfig;
 use image::config::ContainerConfig;
@@ -255,50 +255,12 @@ fn copy_up(rootfs: &Path, dest: &str, vol: &Path) -> std::io::Result<()> {
 }
 
 /// `dest` inside `root`, following symlinks as if `root` were `/`
-/// (Docker's `FollowSymlinkInScope`); `None` if it leads nowhere.
+/// (Docker's `FollowSymlinkInScope`, through the same resolver as `cp`);
+/// `None` if it leads nowhere (a symlink loop, an unreadable root).
 fn resolve_in_root(root: &Path, dest: &str) -> Option<PathBuf> {
-    let mut parts: Vec<std::ffi::OsString> = Vec::new();
-    let mut todo: Vec<std::ffi::OsString> = Path::new(dest)
-        .components()
-        .rev()
-        .filter_map(|c| match c {
-            Component::Normal(s) => Some(s.to_os_string()),
-            Component::ParentDir => Some("..".into()),
-            _ => None,
-        })
-        .collect();
-    let mut hops = 0;
-    while let Some(p) = todo.pop() {
-        if p == ".." {
-            parts.pop();
-            continue;
-        }
-        let mut here = root.to_path_buf();
-        here.extend(parts.iter());
-        here.push(&p);
-        match std::fs::read_link(&here) {
-            Ok(target) => {
-                hops += 1;
-                if hops > 40 {
-                    return None;
-                }
-                if target.is_absolute() {
-                    parts.clear();
-                }
-                for c in target.components().rev() {
-                    match c {
-                        Component::Normal(s) => todo.push(s.to_os_string()),
-                        Component::ParentDir => todo.push("..".into()),
-                        _ => {}
-                    }
-                }
-            }
-            Err(_) => parts.push(p),
-        }
-    }
-    let mut out = root.to_path_buf();
-    out.extend(parts.iter());
-    Some(out)
+    let dir = std::fs::File::open(root).ok()?;
+    let inside = super::fsops::follow_in_scope(std::os::fd::AsFd::as_fd(&dir), dest).ok()?;
+    Some(root.join(inside.trim_start_matches('/')))
 }
 
 /// The OCI mounts of a container that has mount points, plus `--tmpfs`.
@@ -341,11 +303,7 @@ pub(super) fn spec_mounts(rec: &Record) -> Result<Vec<spec::Mount>, EngineError>
         }
     }
     for (dest, o) in rec.host_config.tmpfs.iter().flatten() {
-        let opts: Vec<String> = o
-            .split(',')
-            .filter(|o| !o.is_empty())
-            .map(str::to_string)
-            .collect();
+        let opts = super::specmap::tmpfs_opts(o);
         spec::merge_tmpfs_options(&opts)
             .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
         out.push(spec::Mount {

@@ -120,88 +120,12 @@ fn resources(h: &HostConfig) -> spec::Resources {
     }
 }
 
-fn tmpfs_opts(s: &str) -> Vec<String> {
+/// `--tmpfs` options: comma-separated, empty ones dropped.
+pub(super) fn tmpfs_opts(s: &str) -> Vec<String> {
     s.split(',')
         .filter(|o| !o.is_empty())
         .map(str::to_string)
         .collect()
-}
-
-/// User mounts: `-v` binds, `--mount`, `--tmpfs`.
-fn user_mounts(h: &HostConfig) -> Result<Vec<spec::Mount>, EngineError> {
-    let mut out = Vec::new();
-    for b in h.binds.iter().flatten() {
-        let b = super::create::parse_bind(b)?;
-        if !b.source.starts_with('/') {
-            // A volume: planned with the container's mount points.
-            continue;
-        }
-        out.push(spec::Mount {
-            kind: spec::MountKind::Bind,
-            source: PathBuf::from(&b.source),
-            destination: b.destination,
-            readonly: b.readonly,
-            propagation: Some(b.propagation.unwrap_or_else(|| "rprivate".into())),
-            nonrecursive: false,
-            tmpfs_options: Vec::new(),
-        });
-    }
-    for m in h.mounts.iter().flatten() {
-        match m.kind.as_str() {
-            "bind" => {
-                let bo = m.bind_options.clone().unwrap_or_default();
-                out.push(spec::Mount {
-                    kind: spec::MountKind::Bind,
-                    source: PathBuf::from(&m.source),
-                    destination: m.target.clone(),
-                    readonly: m.read_only,
-                    propagation: Some(if bo.propagation.is_empty() {
-                        "rprivate".into()
-                    } else {
-                        bo.propagation
-                    }),
-                    nonrecursive: bo.non_recursive,
-                    tmpfs_options: Vec::new(),
-                })
-            }
-            "tmpfs" => {
-                let mut opts = Vec::new();
-                if let Some(t) = &m.tmpfs_options {
-                    if t.size_bytes > 0 {
-                        opts.push(format!("size={}", t.size_bytes));
-                    }
-                    if t.mode != 0 {
-                        opts.push(format!("mode={:o}", t.mode));
-                    }
-                }
-                out.push(spec::Mount {
-                    kind: spec::MountKind::Tmpfs,
-                    source: PathBuf::new(),
-                    destination: m.target.clone(),
-                    readonly: m.read_only,
-                    propagation: None,
-                    nonrecursive: false,
-                    tmpfs_options: opts,
-                })
-            }
-            // Volumes are planned with the container's mount points.
-            _ => {}
-        }
-    }
-    for (dest, o) in h.tmpfs.iter().flatten() {
-        let opts = tmpfs_opts(o);
-        spec::merge_tmpfs_options(&opts).map_err(spec_err)?;
-        out.push(spec::Mount {
-            kind: spec::MountKind::Tmpfs,
-            source: PathBuf::new(),
-            destination: dest.clone(),
-            readonly: opts.iter().any(|o| o == "ro"),
-            propagation: None,
-            nonrecursive: false,
-            tmpfs_options: opts,
-        });
-    }
-    Ok(out)
 }
 
 fn devices(h: &HostConfig) -> Vec<spec::Device> {
@@ -271,7 +195,9 @@ pub fn verify(h: &HostConfig, _c: &ContainerConfig) -> Result<Vec<String>, Engin
         }
     }
     security_opts(h)?;
-    user_mounts(h)?;
+    for o in h.tmpfs.iter().flatten().map(|(_, o)| o) {
+        spec::merge_tmpfs_options(&tmpfs_opts(o)).map_err(spec_err)?;
+    }
     Ok(warnings)
 }
 
@@ -333,11 +259,7 @@ pub fn build(
             None => spec::Seccomp::Default,
         },
     };
-    let mut mounts = if rec.mount_points.is_empty() {
-        user_mounts(h)?
-    } else {
-        super::mounts::spec_mounts(rec)?
-    };
+    let mut mounts = super::mounts::spec_mounts(rec)?;
     // User mounts at the same place win over the defaults the builder adds.
     mounts.retain(|m| !m.destination.is_empty());
     let etc_files: Vec<(String, PathBuf)> = [

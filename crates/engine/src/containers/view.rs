@@ -65,37 +65,12 @@ fn command(r: &Record) -> String {
         .join(" ")
 }
 
-/// Docker's `Mounts` entries for binds and tmpfs (volumes come later).
+/// Docker's `Mounts`: the container's mount points.
 fn mounts(r: &Record) -> Vec<Value> {
-    if !r.mount_points.is_empty() {
-        return r
-            .mount_points
-            .iter()
-            .map(super::mounts::mount_json)
-            .collect();
-    }
-    let mut out = Vec::new();
-    for b in r.host_config.binds.iter().flatten() {
-        if let Ok(b) = super::create::parse_bind(b) {
-            if b.source.starts_with('/') {
-                out.push(json!({
-                    "Type": "bind", "Source": b.source, "Destination": b.destination,
-                    "Mode": if b.readonly { "ro" } else { "" }, "RW": !b.readonly,
-                    "Propagation": b.propagation.unwrap_or_else(|| "rprivate".into()),
-                }));
-            }
-        }
-    }
-    for m in r.host_config.mounts.iter().flatten() {
-        if m.kind == "bind" {
-            out.push(json!({
-                "Type": "bind", "Source": m.source, "Destination": m.target, "Mode": "",
-                "RW": !m.read_only,
-                "Propagation": m.bind_options.as_ref().map(|b| b.propagation.clone()).filter(|p| !p.is_empty()).unwrap_or_else(|| "rprivate".into()),
-            }));
-        }
-    }
-    out
+    r.mount_points
+        .iter()
+        .map(super::mounts::mount_json)
+        .collect()
 }
 
 /// `NetworkSettings.Ports`: every exposed or bound port, with its host
@@ -357,7 +332,7 @@ impl Containers {
                 let n = r.name.trim_start_matches('/');
                 let ok = names.iter().any(|p| {
                     let p = p.trim_start_matches('/');
-                    regex_like(p, n)
+                    crate::filters::name_matches(p, n)
                 });
                 if !ok {
                     continue;
@@ -499,25 +474,6 @@ impl Containers {
     }
 }
 
-/// Docker matches `name=` filters as an unanchored regular expression; the
-/// common forms are substrings and `^`/`$` anchors, which this handles.
-fn regex_like(pattern: &str, name: &str) -> bool {
-    let (start, p) = match pattern.strip_prefix('^') {
-        Some(p) => (true, p),
-        None => (false, pattern),
-    };
-    let (end, p) = match p.strip_suffix('$') {
-        Some(p) => (true, p),
-        None => (false, p),
-    };
-    match (start, end) {
-        (true, true) => name == p,
-        (true, false) => name.starts_with(p),
-        (false, true) => name.ends_with(p),
-        (false, false) => name.contains(p),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -547,8 +503,8 @@ mod tests {
 
     #[test]
     fn name_filters_match_like_dockers_regexp() {
-        assert!(regex_like("web", "my-web-1"));
-        assert!(regex_like("^web", "web-1"));
-        assert!(!regex_like("^web$", "web-1"));
+        assert!(crate::filters::name_matches("web", "my-web-1"));
+        assert!(crate::filters::name_matches("^web", "web-1"));
+        assert!(!crate::filters::name_matches("^web$", "web-1"));
     }
 }

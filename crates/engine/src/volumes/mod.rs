@@ -144,28 +144,6 @@ fn ctime_rfc3339(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Docker's `filters.Match`: equal, or the filter as a regular expression
-/// (only anchors and plain text here) found in the value.
-fn name_matches(pattern: &str, name: &str) -> bool {
-    if pattern == name {
-        return true;
-    }
-    let (start, p) = match pattern.strip_prefix('^') {
-        Some(p) => (true, p),
-        None => (false, pattern),
-    };
-    let (end, p) = match p.strip_suffix('$') {
-        Some(p) => (true, p),
-        None => (false, p),
-    };
-    match (start, end) {
-        (true, true) => name == p,
-        (true, false) => name.starts_with(p),
-        (false, true) => name.ends_with(p),
-        (false, false) => name.contains(p),
-    }
-}
-
 impl Volumes {
     /// Loads every volume under `<data-root>/volumes` (created 0701),
     /// removing what an interrupted create left.
@@ -399,7 +377,10 @@ impl Volumes {
             .values()
             .filter(|v| {
                 let names = filters.get("name");
-                (names.is_empty() || names.iter().any(|p| name_matches(p, &v.meta.name)))
+                (names.is_empty()
+                    || names
+                        .iter()
+                        .any(|p| crate::filters::name_matches(p, &v.meta.name)))
                     && {
                         let d = filters.get("driver");
                         d.is_empty() || d.contains(&v.meta.driver)
