@@ -12,8 +12,28 @@ pub enum FormatError {
     Exec(String),
 }
 
+/// Fields that are Go maps in Docker's types (not structs): a missing key
+/// in them renders `<no value>`, as in Go, instead of failing the
+/// template the way a missing struct field does.
+const GO_MAPS: &[&str] = &[
+    "Attributes",
+    "Labels",
+    "Options",
+    "DriverOpts",
+    "Networks",
+    "Ports",
+    "Containers",
+    "Status",
+    "UsageData",
+    "Annotations",
+];
+
 /// serde_json → template value.
 pub fn to_value(v: &serde_json::Value) -> Value {
+    to_value_in(v, false)
+}
+
+fn to_value_in(v: &serde_json::Value, go_map: bool) -> Value {
     match v {
         serde_json::Value::Null => Value::Nil,
         serde_json::Value::Bool(b) => Value::Bool(*b),
@@ -28,11 +48,17 @@ pub fn to_value(v: &serde_json::Value) -> Value {
         }
         serde_json::Value::String(s) => Value::String(s.clone()),
         serde_json::Value::Array(a) => Value::Array(a.iter().map(to_value).collect()),
-        serde_json::Value::Object(o) => Value::Object(
-            o.iter()
-                .map(|(k, v)| (k.clone(), to_value(v)))
-                .collect::<HashMap<_, _>>(),
-        ),
+        serde_json::Value::Object(o) => {
+            let m = o
+                .iter()
+                .map(|(k, v)| (k.clone(), to_value_in(v, GO_MAPS.contains(&k.as_str()))))
+                .collect::<HashMap<_, _>>();
+            if go_map {
+                Value::Map(m)
+            } else {
+                Value::Object(m)
+            }
+        }
     }
 }
 
@@ -288,6 +314,17 @@ mod tests {
             indent_raw(br#"[{"b":1,"a":[],"c":{},"d":[1,"x, y: {"],"e":{"f":null}}]"#),
             "[\n    {\n        \"b\": 1,\n        \"a\": [],\n        \"c\": {},\n        \"d\": [\n            1,\n            \"x, y: {\"\n        ],\n        \"e\": {\n            \"f\": null\n        }\n    }\n]"
         );
+    }
+
+    #[test]
+    fn missing_map_keys_render_no_value_like_go() {
+        let ev = json!({"Type": "volume", "Actor": {"ID": "v", "Attributes": {"driver": "local"}}});
+        assert_eq!(
+            render("{{.Type}} {{.Actor.Attributes.driver}} {{.Actor.Attributes.name}}", &ev)
+                .unwrap(),
+            "volume local <no value>"
+        );
+        assert!(render("{{.Actor.Missing}}", &ev).is_err(), "structs stay strict");
     }
 
     #[test]
