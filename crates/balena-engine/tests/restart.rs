@@ -555,3 +555,43 @@ fn experimental_daemons_restart_unhealthy_containers() {
     assert_eq!(v["State"]["Status"], "running");
     assert_eq!(v["State"]["Health"]["Status"], "unhealthy");
 }
+
+#[test]
+fn a_lost_shim_takes_its_container_with_it() {
+    let d = daemon();
+    let sleep = |pol: &str| json!({"Cmd": ["sleep", "1000"], "HostConfig": policy(pol, 0)});
+    let no = create(&d, "lost-no", sleep("no"));
+    let always = create(&d, "lost-always", sleep("always"));
+    start(&d, &no);
+    start(&d, &always);
+    let old: Vec<i64> = [&no, &always]
+        .iter()
+        .map(|id| inspect(&d, id)["State"]["Pid"].as_i64().unwrap())
+        .collect();
+    // The shims die (a crash, an OOM kill); the daemon keeps running.
+    for id in [&no, &always] {
+        for pid in pids_mentioning(&format!("containers/{id}")) {
+            if !old.contains(&i64::from(pid)) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+    }
+    // Their apps do not keep running unsupervised.
+    wait_until(10, "old inits gone", || old.iter().all(|p| !alive(*p)));
+    wait_until(10, "lost-no exited", || state(&d, &no).0 == "exited");
+    assert_eq!(inspect(&d, &no)["State"]["ExitCode"], 255);
+    assert!(
+        container_cgroups(&no).is_empty(),
+        "{:?}",
+        container_cgroups(&no)
+    );
+    // The `always` one runs again, once.
+    wait_until(10, "lost-always back", || {
+        let v = inspect(&d, &always);
+        v["State"]["Status"] == "running" && v["State"]["Pid"].as_i64() != Some(old[1])
+    });
+    for cg in container_cgroups(&always) {
+        let procs = std::fs::read_to_string(cg.join("cgroup.procs")).unwrap_or_default();
+        assert!(procs.lines().count() <= 1, "{}: {procs}", cg.display());
+    }
+}

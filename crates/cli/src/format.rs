@@ -320,11 +320,17 @@ mod tests {
     fn missing_map_keys_render_no_value_like_go() {
         let ev = json!({"Type": "volume", "Actor": {"ID": "v", "Attributes": {"driver": "local"}}});
         assert_eq!(
-            render("{{.Type}} {{.Actor.Attributes.driver}} {{.Actor.Attributes.name}}", &ev)
-                .unwrap(),
+            render(
+                "{{.Type}} {{.Actor.Attributes.driver}} {{.Actor.Attributes.name}}",
+                &ev
+            )
+            .unwrap(),
             "volume local <no value>"
         );
-        assert!(render("{{.Actor.Missing}}", &ev).is_err(), "structs stay strict");
+        assert!(
+            render("{{.Actor.Missing}}", &ev).is_err(),
+            "structs stay strict"
+        );
     }
 
     #[test]

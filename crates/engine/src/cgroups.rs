@@ -104,6 +104,60 @@ impl Paths {
     }
 }
 
+impl Paths {
+    /// After the container's shim is gone (killed, crashed): nothing else
+    /// will stop what is left in the cgroup, and a restart would run a
+    /// second copy of the app beside it. Thaws a frozen cgroup, kills every
+    /// process in it, waits (up to 2 s) for them to go and removes the
+    /// directories. Blocking; best effort, errors are logged.
+    pub(crate) fn kill_and_remove(&self) {
+        let (freeze, value) = match self {
+            Paths::V1(_) => (self.v1("freezer", "freezer.state"), "THAWED"),
+            Paths::V2(d) => (Some(d.join("cgroup.freeze")), "0"),
+        };
+        if let Some(f) = freeze.filter(|f| f.exists()) {
+            let _ = std::fs::write(f, value);
+        }
+        let procs = self.procs_file();
+        let left = || {
+            procs
+                .as_ref()
+                .and_then(|p| std::fs::read_to_string(p).ok())
+                .map(|s| parse_procs(&s))
+                .unwrap_or_default()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            let pids = left();
+            if pids.is_empty() || std::time::Instant::now() > deadline {
+                if !pids.is_empty() {
+                    tracing::warn!(?pids, "processes left in a container's cgroup");
+                }
+                break;
+            }
+            for p in pids {
+                // The pid was read from the container's own cgroup.
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let dirs: Vec<&PathBuf> = match self {
+            Paths::V1(m) => m.values().collect(),
+            Paths::V2(d) => vec![d],
+        };
+        for d in dirs {
+            match std::fs::remove_dir(d) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(dir = %d.display(), error = %e, "remove cgroup"),
+            }
+        }
+    }
+}
+
 /// The pids listed in a `cgroup.procs` file.
 pub(crate) fn parse_procs(s: &str) -> Vec<i32> {
     s.split_ascii_whitespace()

@@ -20,12 +20,7 @@ use crate::EngineError;
 
 /// The cgroup path of a container (the spec's `cgroupsPath`).
 fn cgroup_rel(c: &Containers, h: &api::container::HostConfig, id: &str) -> String {
-    let parent = if h.cgroup_parent.is_empty() {
-        c.settings.cgroup_parent.as_str()
-    } else {
-        h.cgroup_parent.as_str()
-    };
-    format!("{}/{}", parent.trim_end_matches('/'), id)
+    super::specmap::cgroups_path(&c.settings, h, id)
 }
 
 fn not_running(id: &str) -> EngineError {

@@ -653,6 +653,7 @@ impl Containers {
                 Ok(s) => s,
                 Err(e) => {
                     // The shim is gone: it may have recorded the exit.
+                    self.reap_orphans(&c).await;
                     let f = self.exit_file(&c.id);
                     match read_exit_file(&f) {
                         Ok(Some(s)) => s,
@@ -667,6 +668,15 @@ impl Containers {
             };
             self.on_exit(&c, status, true).await;
         });
+    }
+
+    /// A container whose shim is gone: kills what is left of it and removes
+    /// its cgroup (`cgroups::Paths::kill_and_remove`), so neither a restart
+    /// nor the next start finds the old processes still running.
+    async fn reap_orphans(&self, c: &Ctr) {
+        let rel = super::specmap::cgroups_path(&self.settings, &c.record().host_config, &c.id);
+        let paths = crate::cgroups::Paths::new(crate::cgroups::layout(), &rel);
+        let _ = tokio::task::spawn_blocking(move || paths.kill_and_remove()).await;
     }
 
     async fn on_exit(self: &Arc<Self>, c: &Arc<Ctr>, st: ExitStatus, apply_policy: bool) {
@@ -756,6 +766,7 @@ impl Containers {
                     self.resume_health(&c);
                 }
                 _ => {
+                    self.reap_orphans(&c).await;
                     let st = match read_exit_file(&self.exit_file(&c.id)) {
                         Ok(Some(s)) => s,
                         _ => ExitStatus {

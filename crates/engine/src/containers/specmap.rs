@@ -222,6 +222,17 @@ fn replace_or_append(env: &mut Vec<String>, kv: String) {
     }
 }
 
+/// A container's cgroup (the spec's `cgroupsPath`): `<parent>/<id>`, the
+/// parent from `--cgroup-parent` or the daemon's.
+pub(super) fn cgroups_path(settings: &Settings, h: &HostConfig, id: &str) -> String {
+    let parent = if h.cgroup_parent.is_empty() {
+        settings.cgroup_parent.as_str()
+    } else {
+        h.cgroup_parent.as_str()
+    };
+    format!("{}/{}", parent.trim_end_matches('/'), id)
+}
+
 /// The OCI spec for a container about to start.
 pub fn build(
     rec: &Record,
@@ -271,11 +282,6 @@ pub fn build(
     .filter(|(d, _)| !mounts.iter().any(|m| m.destination == *d))
     .map(|(d, p)| (d.to_string(), p.clone()))
     .collect();
-    let parent = if h.cgroup_parent.is_empty() {
-        settings.cgroup_parent.clone()
-    } else {
-        h.cgroup_parent.clone()
-    };
     let mut args = vec![rec.path.clone()];
     args.extend(rec.args.iter().cloned());
     let cs = spec::ContainerSpec {
@@ -338,7 +344,7 @@ pub fn build(
         },
         resources: resources(h),
         oom_score_adj: h.oom_score_adj,
-        cgroups_path: format!("{}/{}", parent.trim_end_matches('/'), rec.id),
+        cgroups_path: cgroups_path(settings, h, &rec.id),
         // `--init` runs inside the shim's fork (see shim's `init`), so no
         // binary is bind-mounted into the container.
         init: None,
