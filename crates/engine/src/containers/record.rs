@@ -99,7 +99,7 @@ pub struct Record {
     #[serde(default)]
     pub net: crate::networks::NetRuntime,
     /// Binds, volumes and `--mount` tmpfs by destination (Docker's
-    /// `MountPoints`); empty for records made before volumes existed.
+    /// `MountPoints`): the source of the spec's mounts and inspect's `Mounts`.
     #[serde(default)]
     pub mount_points: Vec<crate::volumes::MountPoint>,
     /// The health check's state (`State.Health`); kept in memory and in
